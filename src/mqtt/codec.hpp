@@ -16,9 +16,9 @@ namespace psos::mqtt {
 
 // The fixed header of a packet at the start of a byte stream.
 struct FixedHeader {
-  std::uint8_t first_byte = 0;          // type << 4 | flags
-  std::uint32_t remaining_length = 0;   // bytes after the fixed header
-  std::uint8_t header_size = 0;         // 2..5
+  std::uint8_t first_byte = 0;         // type << 4 | flags
+  std::uint32_t remaining_length = 0;  // bytes after the fixed header
+  std::uint8_t header_size = 0;        // 2..5
   std::size_t total_size() const noexcept { return header_size + std::size_t{remaining_length}; }
 };
 

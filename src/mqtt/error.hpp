@@ -31,7 +31,8 @@ inline Error make_error(ReasonCode code, const char* message, std::uint32_t offs
   return Error{code, message, offset, 0, 0};
 }
 
-// "SUBSCRIBE: topic filter has '#' that is not the last level (byte 12) [0x8F Topic Filter invalid]"
+// "SUBSCRIBE: topic filter has '#' that is not the last level (byte 12) [0x8F Topic Filter
+// invalid]"
 std::string to_string(const Error& error);
 
 }  // namespace psos::mqtt

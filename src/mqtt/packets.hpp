@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string_view>
+#include <type_traits>
 #include <variant>
 #include <vector>
 
@@ -83,8 +84,8 @@ enum class RetainHandling : std::uint8_t {
 struct SubscribeTopic {
   std::string_view filter;
   QoS qos = QoS::AtMostOnce;
-  bool no_local = false;             // v5
-  bool retain_as_published = false;  // v5
+  bool no_local = false;                                             // v5
+  bool retain_as_published = false;                                  // v5
   RetainHandling retain_handling = RetainHandling::SendOnSubscribe;  // v5
   friend bool operator==(const SubscribeTopic&, const SubscribeTopic&) = default;
 };
@@ -140,6 +141,25 @@ struct Auth {  // v5 only
 // Alternative index + 1 == PacketType value.
 using Packet = std::variant<Connect, Connack, Publish, Puback, Pubrec, Pubrel, Pubcomp, Subscribe,
                             Suback, Unsubscribe, Unsuback, Pingreq, Pingresp, Disconnect, Auth>;
+
+namespace detail {
+template <class P, class V>
+struct packet_index;
+template <class P, class... Ts>
+struct packet_index<P, std::variant<Ts...>> {
+  static constexpr std::size_t value = [] {
+    constexpr bool same[] = {std::is_same_v<P, Ts>...};
+    for (std::size_t i = 0; i < sizeof...(Ts); ++i)
+      if (same[i]) return i;
+    return sizeof...(Ts);
+  }();
+};
+}  // namespace detail
+
+// The PacketType of a packet struct, at compile time: packet_type_v<Publish> == Publish.
+template <class P>
+inline constexpr PacketType packet_type_v =
+    static_cast<PacketType>(detail::packet_index<P, Packet>::value + 1);
 
 inline PacketType type_of(const Packet& packet) noexcept {
   return static_cast<PacketType>(packet.index() + 1);

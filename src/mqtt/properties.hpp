@@ -86,9 +86,9 @@ enum class PropertyContext : std::uint8_t {
 struct PropertyInfo {
   PropertyId id;
   PropertyType type;
-  const char* name;      // "Topic Alias"
-  std::uint16_t allowed; // bit per PropertyContext
-  bool repeatable;       // User Property; Subscription Identifier in PUBLISH
+  const char* name;       // "Topic Alias"
+  std::uint16_t allowed;  // bit per PropertyContext
+  bool repeatable;        // User Property; Subscription Identifier in PUBLISH
 };
 
 // nullptr for identifiers the specification does not define.

@@ -15,7 +15,7 @@ namespace psos::mqtt {
 
 class StreamDecoder {
  public:
-  enum class Status : std::uint8_t { Packet, NeedMore, Error };
+  enum class Status : std::uint8_t { Ready, NeedMore, Failed };
 
   explicit StreamDecoder(Version version = Version::v5,
                          std::uint32_t max_packet_size = kMaxRemainingLength + 5) noexcept
@@ -33,8 +33,8 @@ class StreamDecoder {
   // returns NeedMore (the decoder then has copied what it still needs).
   void feed(std::string_view chunk) noexcept;
 
-  // Packet: `out` holds the next packet (and `raw()` its bytes). NeedMore: feed more bytes.
-  // Error: `error()` says why; the stream cannot be resynchronised, close the connection.
+  // Ready: `out` holds the next packet (and `raw()` its bytes). NeedMore: feed more bytes.
+  // Failed: `error()` says why; the stream cannot be resynchronised, close the connection.
   Status next(Packet& out);
 
   const Error& error() const noexcept { return error_; }
@@ -48,8 +48,8 @@ class StreamDecoder {
 
   Version version_;
   std::uint32_t max_packet_size_;
-  std::string buffer_;        // partial packet carried across chunks
-  std::string_view chunk_;    // unread part of the caller's chunk
+  std::string buffer_;      // partial packet carried across chunks
+  std::string_view chunk_;  // unread part of the caller's chunk
   std::string_view raw_;
   bool buffer_consumed_ = false;  // buffer_ held the last packet; clear it on the next call
   bool failed_ = false;
