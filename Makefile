@@ -1,0 +1,49 @@
+# Entry points for people and CI. `make run` and `make test` install what is missing first.
+.PHONY: all setup build run test asan clang portable bench fuzz format ci
+
+PRESET ?= dev
+JOBS ?= $(shell nproc)
+
+all: build
+
+setup:
+	@bash scripts/setup
+
+build: setup
+	@cmake --preset $(PRESET) >/dev/null
+	@cmake --build --preset $(PRESET) -j $(JOBS)
+
+run: build
+	./build/$(PRESET)/src/cli/psos help
+
+test: build
+	ctest --preset $(PRESET)
+
+# The unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer.
+asan: setup
+	@cmake --preset asan >/dev/null
+	@cmake --build --preset asan -j $(JOBS)
+	ctest --preset asan
+
+# Everything built and tested with clang 14 as well as g++ 12.
+clang: setup
+	@cmake --preset clang >/dev/null
+	@cmake --build --preset clang -j $(JOBS)
+	ctest --preset clang
+
+# The protocol core alone with -fno-exceptions -fno-rtti, as a microcontroller toolchain would.
+portable: setup
+	@cmake --preset portable >/dev/null
+	@cmake --build --preset portable -j $(JOBS)
+
+bench: setup
+	@bash scripts/bench
+
+# Every libFuzzer harness for FUZZ_SECONDS (default 60) seconds.
+fuzz: setup
+	@bash scripts/fuzz
+
+format:
+	@clang-format -i $$(git ls-files '*.cpp' '*.hpp')
+
+ci: test asan clang portable fuzz
