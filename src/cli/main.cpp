@@ -3,6 +3,9 @@
 #include <cstdio>
 #include <string>
 
+#include "broker_command.hpp"
+#include "passwd_command.hpp"
+
 namespace {
 
 constexpr const char* kAbout =
@@ -19,12 +22,18 @@ int main(int argc, char** argv) {
   auto* help = app.add_subcommand("help", "Show help for psos or for one command");
   std::string help_topic;
   help->add_option("command", help_topic, "The command to describe");
+  psos::cli::BrokerCommand broker{app};
+  psos::cli::PasswdCommand passwd{app};
 
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    const int status = app.exit(e);
+    // `psos passwd` promises exit status 1 for every error, bad usage included.
+    return status != 0 && passwd.selected() ? 1 : status;
   }
+  if (passwd.selected()) return passwd.run();
+  if (broker.selected()) return broker.run();
 
   if (app.got_subcommand(help) || app.get_subcommands().empty()) {
     if (help_topic.empty() || help_topic == "help") {

@@ -89,6 +89,10 @@ HeaderStatus parse_fixed_header(std::string_view bytes, FixedHeader& header,
                                 Error& error) noexcept {
   if (bytes.empty()) return HeaderStatus::Incomplete;
   header.first_byte = static_cast<std::uint8_t>(bytes[0]);
+  if ((header.first_byte >> 4) == 0) {
+    error = Error{ReasonCode::MalformedPacket, "packet type 0 is reserved", 0, 0, 0};
+    return HeaderStatus::Invalid;
+  }
   std::uint32_t value = 0;
   for (std::size_t i = 1; i <= 4; ++i) {
     if (i >= bytes.size()) return HeaderStatus::Incomplete;

@@ -63,7 +63,13 @@ void write_body(Writer& w, const Disconnect& p, Version version) {
 }
 
 bool read_body(Reader& r, std::uint8_t, Version, Auth& out) {
-  return read_reason_and_properties(r, out, kAuthReasons, PropertyContext::Auth);
+  // Only the short form (remaining length 0, spec 3.15.2.1) may leave out the Authentication
+  // Method; otherwise omitting it is a Protocol Error (3.15.2.2.2).
+  const bool short_form = r.at_end();
+  if (!read_reason_and_properties(r, out, kAuthReasons, PropertyContext::Auth)) return false;
+  if (!short_form && !out.properties.authentication_method)
+    return r.fail(ReasonCode::ProtocolError, "AUTH has no Authentication Method");
+  return true;
 }
 
 std::size_t body_size(const Auth& p, Version version, EncodeCheck& check) {

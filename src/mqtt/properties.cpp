@@ -129,7 +129,7 @@ bool read_properties(Reader& r, PropertyContext context, Properties& out) {
     if (info == nullptr)
       return r.fail_at(at, ReasonCode::MalformedPacket, "unknown property identifier", id);
     if ((info->allowed & bit(context)) == 0)
-      return r.fail_at(at, ReasonCode::ProtocolError, "property not allowed in this packet", id);
+      return r.fail_at(at, ReasonCode::MalformedPacket, "property not allowed in this packet", id);
     bool ok = true;
     switch (info->id) {
       case I::PayloadFormatIndicator:

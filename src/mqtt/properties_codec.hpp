@@ -8,9 +8,9 @@
 
 namespace psos::mqtt::wire {
 
-// Reads a Property Length and the properties after it, checking each one: known identifier
-// (else Malformed Packet), allowed in `context`, not repeated unless repeatable, value in range
-// (else Protocol Error), and that the block does not run past the packet.
+// Reads a Property Length and the properties after it, checking each one: known identifier and
+// allowed in `context` (else Malformed Packet, spec 2.2.2.2), not repeated unless repeatable and
+// value in range (else Protocol Error), and that the block does not run past the packet.
 bool read_properties(Reader& reader, PropertyContext context, Properties& out);
 
 // Bytes of the property block including its length prefix. Sets `ok` false when a string is too

@@ -3,6 +3,7 @@
 // inbound QoS 2 duplicate suppression. Pure state, no I/O: the caller sends what it is told to.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -213,6 +214,17 @@ class OutboundFlows {
   std::uint16_t allocate_id() { return ids_.allocate(); }
   bool release_id(std::uint16_t packet_id) noexcept {
     return by_id_.find(packet_id) == by_id_.end() && ids_.erase(packet_id);
+  }
+
+  // Drops queued (not yet sent) messages for which `discard(const Message&)` is true, such as
+  // messages that expired while the peer was away; returns how many. Order of the rest is kept.
+  template <class Discard>
+  std::size_t discard_pending_if(Discard&& discard) {
+    const auto first = std::remove_if(pending_.begin(), pending_.end(),
+                                      [&](const Pending& p) { return discard(p.message); });
+    const auto n = static_cast<std::size_t>(pending_.end() - first);
+    pending_.erase(first, pending_.end());
+    return n;
   }
 
   std::size_t in_flight() const noexcept { return in_flight_.size(); }

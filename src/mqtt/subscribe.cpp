@@ -39,7 +39,8 @@ bool read_body(Reader& r, std::uint8_t, Version version, Subscribe& out) {
     if (!r.u8(options, "subscription options")) return false;
     const std::uint32_t at = r.offset() - 1;
     if ((options & 0x03) == 3)
-      return r.fail_at(at, ReasonCode::MalformedPacket, "subscription QoS is 3");
+      return r.fail_at(at, v5 ? ReasonCode::ProtocolError : ReasonCode::MalformedPacket,
+                       "subscription QoS is 3");
     t.qos = static_cast<QoS>(options & 0x03);
     if (!v5) {
       if (options & 0xFC)

@@ -225,14 +225,12 @@ std::uint32_t SubscriptionTrie::find_group(std::uint32_t node,
   return g;
 }
 
-// The subscriber's entry at `owner`. Walks the owner's list and the subscriber's list in
-// lockstep and stops when either runs out, so it costs the shorter of the two: a filter with
-// 100k subscribers or a bridge session with 100k filters stays cheap for everyone else.
-std::uint32_t SubscriptionTrie::find_entry(std::uint32_t owner,
-                                           std::uint64_t subscriber) const noexcept {
-  const auto it = by_subscriber_.find(subscriber);
-  if (it == by_subscriber_.end()) return kNone;
-  const std::vector<std::uint32_t>& refs = it->second;
+// The subscriber's entry at `owner`; `refs` lists the subscriber's entries. Walks the owner's
+// list and the subscriber's list in lockstep and stops when either runs out, so it costs the
+// shorter of the two: a filter with 100k subscribers or a bridge session with 100k filters stays
+// cheap for everyone else.
+std::uint32_t SubscriptionTrie::find_entry(std::uint32_t owner, std::uint64_t subscriber,
+                                           const std::vector<std::uint32_t>& refs) const noexcept {
   std::uint32_t e = head(owner);
   for (std::size_t i = 0;; ++i) {
     if (e == kNone) return kNone;
@@ -294,7 +292,9 @@ bool SubscriptionTrie::add(std::string_view filter, std::uint64_t subscriber,
     owner = kGroupBit | g;
   }
 
-  if (const std::uint32_t e = find_entry(owner, subscriber); e != kNone) {
+  // A new subscriber gets an empty list here, which the new entry fills below.
+  std::vector<std::uint32_t>& refs = by_subscriber_[subscriber];
+  if (const std::uint32_t e = find_entry(owner, subscriber, refs); e != kNone) {
     entries_[e].subscription.options = options;
     return false;
   }
@@ -306,7 +306,6 @@ bool SubscriptionTrie::add(std::string_view filter, std::uint64_t subscriber,
     e = static_cast<std::uint32_t>(entries_.size());
     entries_.emplace_back();
   }
-  std::vector<std::uint32_t>& refs = by_subscriber_[subscriber];
   std::uint32_t& first = head(owner);
   entries_[e] = Entry{Subscription{subscriber, options}, owner, kNone, first,
                       static_cast<std::uint32_t>(refs.size())};
@@ -327,11 +326,12 @@ bool SubscriptionTrie::remove(std::string_view filter, std::uint64_t subscriber)
     if (g == kNone) return false;
     owner = kGroupBit | g;
   }
-  const std::uint32_t e = find_entry(owner, subscriber);
+  const auto it = by_subscriber_.find(subscriber);
+  if (it == by_subscriber_.end()) return false;
+  std::vector<std::uint32_t>& refs = it->second;
+  const std::uint32_t e = find_entry(owner, subscriber, refs);
   if (e == kNone) return false;
 
-  const auto it = by_subscriber_.find(subscriber);
-  std::vector<std::uint32_t>& refs = it->second;
   const std::uint32_t pos = entries_[e].ref;
   refs[pos] = refs.back();
   entries_[refs[pos]].ref = pos;
@@ -366,7 +366,9 @@ const SubscriptionOptions* SubscriptionTrie::find(std::string_view filter,
     if (g == kNone) return nullptr;
     owner = kGroupBit | g;
   }
-  const std::uint32_t e = find_entry(owner, subscriber);
+  const auto it = by_subscriber_.find(subscriber);
+  if (it == by_subscriber_.end()) return nullptr;
+  const std::uint32_t e = find_entry(owner, subscriber, it->second);
   return e == kNone ? nullptr : &entries_[e].subscription.options;
 }
 
@@ -434,7 +436,7 @@ const Subscription* SubscriptionTrie::pick_impl(std::uint32_t g, void* accept,
   std::uint32_t e = start;
   do {
     if (call(accept, entries_[e].subscription)) {
-      groups_[g].cursor = e;
+      group.cursor = e;
       return &entries_[e].subscription;
     }
     e = entries_[e].next;

@@ -14,10 +14,10 @@
 //   O(filter levels + subscriptions of that subscriber or filter), never O(table size).
 // - match walks the trie depth-first without recursion or a stack: it climbs back up through
 //   parent links and finds its place in the topic by scanning back to the previous '/'. It
-//   allocates nothing and its stack use does not grow with topic depth (a topic may have 32k
-//   levels).
-// Nodes, entries and groups freed by remove are reused by later adds; the edge table shrinks as
-// it empties.
+//   allocates nothing and its stack use does not grow with topic depth (a 64 KiB topic may
+//   have 65535 levels).
+// Nodes, entries and groups freed by remove are reused by later adds (their vectors keep their
+// high-water capacity); the edge table shrinks as it empties.
 
 #include <cstddef>
 #include <cstdint>
@@ -104,7 +104,7 @@ class SubscriptionTrie {
  private:
   friend class SharedGroup;
   static constexpr std::uint32_t kNone = 0xFFFF'FFFF;
-  // Entry::owner is a node index, or a group index with this bit set.
+  // Entry::owner is a node index, or a group index with this bit set (so at most 2^31 of each).
   static constexpr std::uint32_t kGroupBit = 0x8000'0000;
 
   struct Node {
@@ -158,7 +158,8 @@ class SubscriptionTrie {
   std::uint32_t child_or_create(std::uint32_t parent, std::string_view level);
   std::uint32_t find_node(std::string_view filter) const noexcept;
   std::uint32_t find_group(std::uint32_t node, std::string_view name) const noexcept;
-  std::uint32_t find_entry(std::uint32_t owner, std::uint64_t subscriber) const noexcept;
+  std::uint32_t find_entry(std::uint32_t owner, std::uint64_t subscriber,
+                           const std::vector<std::uint32_t>& refs) const noexcept;
   std::uint32_t& head(std::uint32_t owner) noexcept;
   std::uint32_t head(std::uint32_t owner) const noexcept;
 

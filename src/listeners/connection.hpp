@@ -1,0 +1,27 @@
+// Serves one network client of the router: reads and decodes its packets, hands them to the
+// router, and writes what the router sends back, with keep-alive and flow control.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <chrono>
+#include <memory>
+
+namespace psos::net {
+class Stream;
+}
+namespace psos::router {
+class Router;
+}
+
+namespace psos::listeners {
+
+struct ConnectionOptions {
+  // Time a new connection has for its TLS/WebSocket handshake and its CONNECT packet.
+  std::chrono::milliseconds connect_timeout{10'000};
+};
+
+// Runs until the connection ends. Never throws.
+boost::asio::awaitable<void> serve(router::Router& router, std::unique_ptr<net::Stream> stream,
+                                   ConnectionOptions options);
+
+}  // namespace psos::listeners

@@ -1,0 +1,69 @@
+// One MQTT session on the router: what outlives a connection when the session is persistent
+// (subscriptions, QoS flows, queued messages) and the link to the connection while there is one.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "mqtt/packets.hpp"
+#include "mqtt/session_state.hpp"
+#include "mqtt/subscription_trie.hpp"
+#include "router/message.hpp"
+
+namespace psos::router {
+
+// A message on its way to one session, with what its subscription made of it.
+struct Delivery {
+  MessagePtr message;
+  mqtt::QoS qos = mqtt::QoS::AtMostOnce;  // min(published QoS, granted QoS)
+  bool retain = false;                    // the RETAIN flag as sent
+  std::vector<std::uint32_t> subscription_ids;
+};
+
+// The connection side of a connected session: a network connection (listeners/) or an
+// in-process service. The router calls it; it never calls back into the router synchronously.
+class Link {
+ public:
+  virtual ~Link() = default;
+  // A PUBLISH for `delivery`; `packet_id` is 0 for QoS 0.
+  virtual void send_publish(const Delivery& delivery, std::uint16_t packet_id, bool dup) = 0;
+  // Any other packet: CONNACK, acknowledgements, SUBACK, UNSUBACK, PINGRESP, DISCONNECT.
+  virtual void send(const mqtt::Packet& packet) = 0;
+  // Ends the connection once what was sent is written. The owner of the link then reports the
+  // loss with Router::connection_lost (with the will unless it was a normal DISCONNECT).
+  virtual void close() = 0;
+  // Bytes handed to the link and not yet written: the router's measure of a slow consumer.
+  virtual std::size_t backlog() const noexcept = 0;
+};
+
+struct WillMessage {
+  MessagePtr message;
+  std::uint32_t delay = 0;  // v5 Will Delay Interval, seconds
+};
+
+inline constexpr std::uint32_t kNeverExpires = 0xFFFF'FFFF;
+
+struct Session {
+  SessionId id = 0;
+  std::string client_id;
+  std::optional<std::string> username;
+  mqtt::Version version = mqtt::Version::v5;
+  // Seconds the session outlives its connection: 0 = ends with it (v3 clean session),
+  // kNeverExpires = never (v3 persistent session).
+  std::uint32_t expiry_interval = 0;
+  // Filter (as subscribed, $share/ prefix included) -> options; the trie holds the same.
+  std::map<std::string, mqtt::SubscriptionOptions, std::less<>> subscriptions;
+  mqtt::OutboundFlows<Delivery> outbound;
+  mqtt::InboundQos2 inbound;
+  std::optional<WillMessage> will;
+  Link* link = nullptr;            // null while disconnected
+  bool normal_disconnect = false;  // a DISCONNECT without "with will" ended the connection
+
+  std::uint64_t dropped = 0;  // messages this session lost to limits (also counted router-wide)
+  bool connected() const noexcept { return link != nullptr; }
+};
+
+}  // namespace psos::router
