@@ -3,6 +3,9 @@
 
 PRESET ?= dev
 JOBS ?= $(shell nproc)
+# ccache hits across clones of the repository (CI builds a fresh clone every time).
+export CCACHE_BASEDIR := $(CURDIR)
+export CCACHE_NOHASHDIR := 1
 
 all: build
 
