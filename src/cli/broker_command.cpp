@@ -11,6 +11,7 @@
 
 #include "listeners/listener_set.hpp"
 #include "net/url.hpp"
+#include "router/persist.hpp"
 #include "router/router.hpp"
 #include "router/security/acl.hpp"
 #include "router/security/password_file.hpp"
@@ -38,6 +39,9 @@ BrokerCommand::BrokerCommand(CLI::App& parent) {
                  "With --passwd, also accept clients that send no user name");
   app_->add_option("--acl", acl_, "ACL file (docs/security.md); without one, all is allowed")
       ->check(CLI::ExistingFile);
+  app_->add_option("--data", data_,
+                   "Directory for retained messages and persistent sessions (SQLite); without "
+                   "it they live in memory only");
   app_->add_option("--cert", tls_cert_, "TLS certificate chain (PEM) for mqtts:// and wss://");
   app_->add_option("--key", tls_key_, "TLS private key (PEM) for mqtts:// and wss://");
   app_->add_option("--cafile", tls_ca_, "CA certificates (PEM) that issue client certificates");
@@ -76,6 +80,14 @@ int BrokerCommand::run() const {
   } catch (const router::SecurityFileError& e) {
     std::fprintf(stderr, "psos broker: %s\n", e.what());
     return 1;
+  }
+  if (!data_.empty()) {
+    std::string error;
+    options.store = router::Store::open(data_, error);
+    if (!options.store) {
+      std::fprintf(stderr, "psos broker: %s\n", error.c_str());
+      return 1;
+    }
   }
 
   asio::io_context io(1);

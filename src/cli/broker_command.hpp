@@ -25,6 +25,7 @@ class BrokerCommand {
   std::vector<std::string> listen_;
   std::string passwd_;
   std::string acl_;
+  std::string data_;
   bool allow_anonymous_ = false;
   std::string tls_cert_;
   std::string tls_key_;

@@ -33,6 +33,8 @@ namespace {
 
 constexpr std::size_t kReadChunk = 64 * 1024;
 constexpr auto kForever = asio::steady_timer::time_point::max();
+// How long a connection closed by the server waits for its DISCONNECT to be written.
+constexpr auto kDisconnectGrace = std::chrono::seconds(1);
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
 class Connection final : public router::Link, public std::enable_shared_from_this<Connection> {
@@ -165,6 +167,12 @@ asio::awaitable<void> Connection::read_loop() {
         if (connected_) {
           disconnect(e.code, e.message);
         } else {
+          if (e.code == mqtt::ReasonCode::UnsupportedProtocolVersion) {
+            // Spec 3.1.2-2 (3.1.1): refuse with CONNACK 0x01, in the 3.1.1 form that clients of
+            // every version can read, then close.
+            version_ = mqtt::Version::v311;
+            encode(mqtt::Connack{.reason = e.code});
+          }
           closing_ = true;
         }
         co_return;
@@ -230,8 +238,13 @@ asio::awaitable<void> Connection::watch_keep_alive(std::chrono::milliseconds lim
                    limit.count());
       if (version_ == mqtt::Version::v5) {
         disconnect(mqtt::ReasonCode::KeepAliveTimeout, "keep alive timeout");
+        // The writer sends the DISCONNECT and closes. A peer that is gone without a trace may
+        // never take it (its socket buffer full): wait for the writer a moment, not longer.
+        if (writer_running_) {
+          watchdog_.expires_after(kDisconnectGrace);
+          co_await (writer_done_.async_wait(use_tuple) || watchdog_.async_wait(use_tuple));
+        }
       }
-      // The peer may be gone without a trace: do not wait for the writer to flush.
       co_await stream_->close();
       co_return;
     }
@@ -327,6 +340,8 @@ asio::awaitable<void> Connection::write_loop() {
       co_await wake_.async_wait(use_tuple);
       continue;
     }
+    // Nothing acknowledges what is not yet stored: commit the router's pending writes first.
+    router_.commit();
     writing.swap(out_);
     in_write_ = writing.size();
     const auto ec = co_await stream_->write(asio::buffer(writing));

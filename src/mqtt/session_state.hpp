@@ -216,6 +216,16 @@ class OutboundFlows {
     return by_id_.find(packet_id) == by_id_.end() && ids_.erase(packet_id);
   }
 
+  // Rebuilds a flow that was in flight when its state was saved (the router's persistence): the
+  // message was sent with `packet_id` and waits in `stage`. Call in original send order, before
+  // anything else is sent. False (nothing changed) when the id is 0 or already in use.
+  bool restore_in_flight(std::uint16_t packet_id, QoS qos, OutboundStage stage, Message message) {
+    if (qos == QoS::AtMostOnce || !ids_.insert(packet_id)) return false;
+    in_flight_.push_back(Flow{packet_id, qos, stage, std::move(message)});
+    by_id_.emplace(packet_id, std::prev(in_flight_.end()));
+    return true;
+  }
+
   // Drops queued (not yet sent) messages for which `discard(const Message&)` is true, such as
   // messages that expired while the peer was away; returns how many. Order of the rest is kept.
   template <class Discard>

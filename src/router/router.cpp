@@ -7,10 +7,12 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <random>
 
 #include "mqtt/topic.hpp"
+#include "router/persist.hpp"
 #include "router/security/acl.hpp"
 #include "router/security/password_file.hpp"
 
@@ -50,13 +52,26 @@ const char* version_name(Version v) {
   return v == Version::v5 ? "MQTT 5" : "MQTT 3.1.1";
 }
 
+std::int64_t wall_seconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+mqtt::OutboundStage first_stage(QoS qos) {
+  return qos == QoS::AtLeastOnce ? mqtt::OutboundStage::AwaitingPuback
+                                 : mqtt::OutboundStage::AwaitingPubrec;
+}
+
 }  // namespace
 
 Router::Router(asio::any_io_executor executor, RouterOptions options)
     : executor_(std::move(executor)),
       options_(std::move(options)),
       started_(Clock::now()),
-      timers_(std::make_unique<Timers>(executor_)) {
+      timers_(std::make_unique<Timers>(executor_)),
+      store_(options_.store.get()) {
+  if (store_ != nullptr) load_store();
   if (options_.sys_interval_seconds > 0) schedule_sys();
 }
 
@@ -74,6 +89,72 @@ void Router::shutdown() {
   timers_->will.clear();
   timers_->expiry.clear();
   timers_->sys.cancel();
+  commit();
+}
+
+// ---------------------------------------------------------------- persistence
+
+void Router::commit() {
+  if (store_ != nullptr) store_->commit();
+}
+
+void Router::schedule_commit() {
+  // Changes made while handling one batch of input are committed together (group commit); a
+  // link about to write commits first anyway.
+  if (store_ == nullptr || commit_posted_) return;
+  commit_posted_ = true;
+  asio::post(executor_, [this] {
+    commit_posted_ = false;
+    commit();
+  });
+}
+
+void Router::persist_session(Session& s, std::int64_t disconnected_at) {
+  store_->put_session(s.client_id, s.username, s.version, s.expiry_interval, disconnected_at);
+  schedule_commit();
+}
+
+void Router::load_store() {
+  Store::Contents contents = store_->load();
+  for (MessagePtr& m : contents.retained)
+    retained_.insert_or_assign(m->topic, std::move(m));
+  std::size_t queued = 0;
+  const std::int64_t now = wall_seconds();
+  for (Store::StoredSession& stored : contents.sessions) {
+    auto owned = std::make_unique<Session>();
+    Session& s = *owned;
+    s.id = next_session_id_++;
+    s.client_id = stored.client_id;
+    s.username = stored.username;
+    s.version = stored.version;
+    s.expiry_interval = stored.expiry_interval;
+    s.stored = true;
+    sessions_.emplace(s.id, std::move(owned));
+    by_client_id_.emplace(s.client_id, &s);
+    for (auto& [filter, options] : stored.subscriptions) {
+      trie_.add(filter, s.id, options);
+      s.subscriptions.insert_or_assign(filter, options);
+    }
+    s.outbound.set_receive_maximum(options_.limits.max_inflight);
+    for (Store::QueuedMessage& q : stored.queue) {
+      Delivery d{std::move(q.message), q.qos, q.retain, std::move(q.subscription_ids), q.seq};
+      s.next_seq = std::max(s.next_seq, q.seq + 1);
+      if (q.packet_id != 0) {
+        (void)s.outbound.restore_in_flight(q.packet_id, q.qos, q.stage, std::move(d));
+      } else {
+        (void)s.outbound.enqueue(q.qos, std::move(d));
+      }
+      ++queued;
+    }
+    for (std::uint16_t id : stored.inbound_qos2)
+      (void)s.inbound.on_publish(id);
+    if (s.expiry_interval != kNeverExpires) {
+      const std::int64_t left = stored.disconnected_at + s.expiry_interval - now;
+      schedule_expiry(s, std::chrono::seconds(std::max<std::int64_t>(left, 0)));
+    }
+  }
+  spdlog::info("restored {} retained messages and {} sessions with {} queued messages",
+               retained_.size(), contents.sessions.size(), queued);
 }
 
 void Router::close_all(ReasonCode reason) {
@@ -83,6 +164,7 @@ void Router::close_all(ReasonCode reason) {
     if (s.version == Version::v5) {
       mqtt::Disconnect d;
       d.reason = reason;
+      d.properties.reason_string = mqtt::reason_name(reason);
       s.link->send(d);
     }
     // A server that shuts down is a normal end for the client: its will is not sent.
@@ -138,6 +220,9 @@ ConnectResult Router::connect(Link& link, const mqtt::Connect& c, std::string_vi
       if (session->version == Version::v5) {
         mqtt::Disconnect takeover;
         takeover.reason = ReasonCode::SessionTakenOver;
+        // A reason string also makes the DISCONNECT longer than two bytes, which some clients
+        // (paho-mqtt 1.6) need to read its reason code at all.
+        takeover.properties.reason_string = "another connection took over the session";
         old->send(takeover);
       }
       old->close();
@@ -174,6 +259,20 @@ ConnectResult Router::connect(Link& link, const mqtt::Connect& c, std::string_vi
       c.properties.receive_maximum.value_or(65535), options_.limits.max_inflight));
   s.inbound.set_receive_maximum(options_.limits.receive_maximum);
   if (!present) s.inbound.clear();
+  if (store_ != nullptr) {
+    if (s.expiry_interval > 0) {
+      if (!s.stored) {
+        for (const auto& [filter, options] : s.subscriptions)
+          store_->put_subscription(s.client_id, filter, options);
+      }
+      s.stored = true;
+      persist_session(s, 0);
+    } else if (s.stored) {
+      store_->erase_session(s.client_id);  // continues, but ends with this connection
+      s.stored = false;
+      schedule_commit();
+    }
+  }
   s.will.reset();
   if (c.will) {
     mqtt::Publish will_publish;
@@ -221,9 +320,11 @@ ConnectResult Router::connect(Link& link, const mqtt::Connect& c, std::string_vi
         link.send_publish(p.message, p.packet_id, true);
       }
     });
-    const std::size_t expired =
-        s.outbound.discard_pending_if([&](const Delivery& d) { return d.message->expired(now); });
-    (void)expired;
+    s.outbound.discard_pending_if([&](const Delivery& d) {
+      const bool expired = d.message->expired(now);
+      if (expired && s.stored) store_->erase_queued(s.client_id, d.seq, d.message);
+      return expired;
+    });
     pump(s);
   }
   return ConnectResult{s.id, keep_alive,
@@ -249,17 +350,25 @@ void Router::handle(SessionId id, Link& link, const mqtt::Packet& packet) {
       return;
     case mqtt::PacketType::Puback: {
       const auto& ack = std::get<mqtt::Puback>(packet);
-      const auto outcome = s.outbound.on_puback(ack.packet_id, ack.reason);
+      auto outcome = s.outbound.on_puback(ack.packet_id, ack.reason);
       if (outcome.status == mqtt::AckStatus::WrongStage)
         return protocol_error(s, ReasonCode::ProtocolError, "PUBACK for a QoS 2 message");
+      flow_ended(s, outcome.message);
       break;
     }
     case mqtt::PacketType::Pubrec: {
       const auto& rec = std::get<mqtt::Pubrec>(packet);
-      const auto outcome = s.outbound.on_pubrec(rec.packet_id, rec.reason);
+      auto outcome = s.outbound.on_pubrec(rec.packet_id, rec.reason);
       switch (outcome.status) {
         case mqtt::AckStatus::SendPubrel:
+          if (s.stored) {
+            store_->update_stage(s.client_id, rec.packet_id, mqtt::OutboundStage::AwaitingPubcomp);
+            schedule_commit();
+          }
           s.link->send(mqtt::Pubrel{.packet_id = rec.packet_id});
+          break;
+        case mqtt::AckStatus::Refused:
+          flow_ended(s, outcome.message);
           break;
         case mqtt::AckStatus::UnknownPacketId: {
           mqtt::Pubrel rel{.packet_id = rec.packet_id};
@@ -278,9 +387,10 @@ void Router::handle(SessionId id, Link& link, const mqtt::Packet& packet) {
       on_pubrel(s, std::get<mqtt::Pubrel>(packet));
       return;
     case mqtt::PacketType::Pubcomp: {
-      const auto outcome = s.outbound.on_pubcomp(std::get<mqtt::Pubcomp>(packet).packet_id);
+      auto outcome = s.outbound.on_pubcomp(std::get<mqtt::Pubcomp>(packet).packet_id);
       if (outcome.status == mqtt::AckStatus::WrongStage)
         return protocol_error(s, ReasonCode::ProtocolError, "PUBCOMP before PUBREC");
+      flow_ended(s, outcome.message);
       break;
     }
     case mqtt::PacketType::Subscribe:
@@ -302,6 +412,7 @@ void Router::handle(SessionId id, Link& link, const mqtt::Packet& packet) {
         s.expiry_interval = *d.properties.session_expiry_interval;
       }
       s.normal_disconnect = d.reason != ReasonCode::DisconnectWithWill;
+      if (s.stored && s.expiry_interval > 0) persist_session(s, 0);
       s.link->close();
       return;
     }
@@ -323,10 +434,22 @@ void Router::publish_discarded(SessionId id, Link& link, std::uint16_t packet_id
   ++stats_.messages_dropped;
   if (s == nullptr) return;
   ++s->dropped;
-  // Ends the flow whatever its QoS: a QoS 2 flow awaiting PUBREC ends on a refusal.
-  if (s->outbound.on_puback(packet_id).status == mqtt::AckStatus::WrongStage)
-    (void)s->outbound.on_pubrec(packet_id, ReasonCode::UnspecifiedError);
+  abandon_flow(*s, packet_id);
   pump(*s);
+}
+
+void Router::abandon_flow(Session& s, std::uint16_t packet_id) {
+  // A QoS 2 flow awaiting PUBREC ends on a refusal.
+  auto outcome = s.outbound.on_puback(packet_id);
+  if (outcome.status == mqtt::AckStatus::WrongStage)
+    outcome = s.outbound.on_pubrec(packet_id, ReasonCode::UnspecifiedError);
+  flow_ended(s, outcome.message);
+}
+
+void Router::flow_ended(Session& s, const std::optional<Delivery>& delivery) {
+  if (!s.stored || !delivery) return;
+  store_->erase_queued(s.client_id, delivery->seq, delivery->message);
+  schedule_commit();
 }
 
 void Router::protocol_error(Session& s, ReasonCode reason, const char* why) {
@@ -357,6 +480,12 @@ void Router::on_publish(Session& s, const mqtt::Publish& p) {
     } else if (p.qos == QoS::ExactlyOnce) {
       mqtt::Pubrec rec{.packet_id = p.packet_id};
       if (v5) rec.reason = reason;
+      // A refused QoS 2 message ends its flow here: no PUBREL follows (spec 4.3.3), so the
+      // packet id is free for the client's next message.
+      if (mqtt::is_failure(rec.reason) && s.inbound.on_pubrel(p.packet_id) && s.stored) {
+        store_->erase_inbound(s.client_id, p.packet_id);
+        schedule_commit();
+      }
       s.link->send(rec);
     }
   };
@@ -369,6 +498,7 @@ void Router::on_publish(Session& s, const mqtt::Publish& p) {
         return protocol_error(s, ReasonCode::ReceiveMaximumExceeded,
                               "more unacknowledged QoS 2 messages than Receive Maximum");
       case mqtt::InboundPublish::Deliver:
+        if (s.stored) store_->put_inbound(s.client_id, p.packet_id);
         break;
     }
   }
@@ -385,13 +515,19 @@ void Router::on_publish(Session& s, const mqtt::Publish& p) {
   MessagePtr message = make_message(p, topic, s.id, Clock::now());
   if (message->retain) store_retained(message);
   route(message);
-  acknowledge(matches_.empty() ? ReasonCode::NoMatchingSubscribers : ReasonCode::Success);
+  acknowledge(queue_full_        ? ReasonCode::QuotaExceeded
+              : matches_.empty() ? ReasonCode::NoMatchingSubscribers
+                                 : ReasonCode::Success);
 }
 
 void Router::on_pubrel(Session& s, const mqtt::Pubrel& rel) {
   mqtt::Pubcomp comp{.packet_id = rel.packet_id};
-  if (!s.inbound.on_pubrel(rel.packet_id) && s.version == Version::v5)
-    comp.reason = ReasonCode::PacketIdentifierNotFound;
+  if (!s.inbound.on_pubrel(rel.packet_id)) {
+    if (s.version == Version::v5) comp.reason = ReasonCode::PacketIdentifierNotFound;
+  } else if (s.stored) {
+    store_->erase_inbound(s.client_id, rel.packet_id);
+    schedule_commit();
+  }
   s.link->send(comp);
 }
 
@@ -415,6 +551,10 @@ void Router::on_subscribe(Session& s, const mqtt::Subscribe& p) {
                                             t.retain_handling, identifier};
     const bool is_new = trie_.add(t.filter, s.id, options);
     s.subscriptions.insert_or_assign(std::string(t.filter), options);
+    if (s.stored) {
+      store_->put_subscription(s.client_id, t.filter, options);
+      schedule_commit();
+    }
     ack.reasons.push_back(static_cast<ReasonCode>(t.qos));
     const bool send =
         shared.group.empty() &&
@@ -433,6 +573,10 @@ void Router::on_unsubscribe(Session& s, const mqtt::Unsubscribe& p) {
     const bool existed = trie_.remove(filter, s.id);
     if (auto it = s.subscriptions.find(filter); it != s.subscriptions.end())
       s.subscriptions.erase(it);
+    if (s.stored) {
+      store_->erase_subscription(s.client_id, filter);
+      schedule_commit();
+    }
     if (s.version == Version::v5)
       ack.reasons.push_back(existed ? ReasonCode::Success : ReasonCode::NoSubscriptionExisted);
   }
@@ -449,6 +593,7 @@ void Router::publish(MessagePtr message) {
 
 void Router::route(const MessagePtr& message) {
   matches_.clear();
+  queue_full_ = false;
   trie_.match(
       message->topic,
       [&](const mqtt::Subscription& sub) {
@@ -511,9 +656,16 @@ void Router::deliver(Session& s, Delivery d) {
     ++stats_.messages_sent;
   } else {
     if (s.outbound.pending() >= options_.limits.max_queued_messages) {
+      // The newest message is refused, not an older one dropped (docs/router.md).
       ++s.dropped;
       ++stats_.messages_dropped;
+      queue_full_ = true;
       return;
+    }
+    d.seq = s.next_seq++;
+    if (s.stored) {
+      store_->put_queued(s.client_id, d.seq, d.message, d.qos, d.retain, d.subscription_ids);
+      schedule_commit();
     }
     (void)s.outbound.enqueue(d.qos, std::move(d));
     pump(s);
@@ -523,7 +675,17 @@ void Router::deliver(Session& s, Delivery d) {
 
 void Router::pump(Session& s) {
   if (s.link == nullptr) return;
+  const auto now = Clock::now();
   while (auto p = s.outbound.next_publish()) {
+    if (p->message.message->expired(now)) {
+      // It expired while queued: it is not sent (spec 3.3.2.3.3).
+      abandon_flow(s, p->packet_id);
+      continue;
+    }
+    if (s.stored) {
+      store_->update_queued(s.client_id, p->message.seq, p->packet_id, first_stage(p->qos));
+      schedule_commit();
+    }
     s.link->send_publish(p->message, p->packet_id, false);
     ++stats_.messages_sent;
   }
@@ -572,10 +734,13 @@ void Router::notify_drained(Session& s, bool force) {
 
 void Router::store_retained(const MessagePtr& message) {
   if (message->payload.empty()) {
-    retained_.erase(message->topic);
+    if (retained_.erase(message->topic) != 0 && store_ != nullptr)
+      store_->erase_retained(message->topic);
   } else {
     retained_.insert_or_assign(message->topic, message);
+    if (store_ != nullptr) store_->put_retained(*message);
   }
+  schedule_commit();
 }
 
 void Router::send_retained(Session& s, std::string_view filter,
@@ -633,22 +798,29 @@ void Router::lose_link(Session& s) {
   }
   if (s.expiry_interval == 0) {
     end_session(s);
-  } else if (s.expiry_interval != kNeverExpires && !timers_->stopped) {
-    auto timer = std::make_unique<asio::steady_timer>(executor_);
-    timer->expires_after(std::chrono::seconds(s.expiry_interval));
-    const SessionId id = s.id;
-    timer->async_wait([this, id](const boost::system::error_code& ec) {
-      if (ec) return;
-      timers_->expiry.erase(id);
-      const auto it = sessions_.find(id);
-      if (it == sessions_.end() || it->second->connected()) return;
-      Session& expired = *it->second;
-      if (expired.will) publish_will(expired);  // a session that ends sends its pending will
-      spdlog::info("session of {} expired", expired.client_id);
-      end_session(expired);
-    });
-    timers_->expiry[s.id] = std::move(timer);
+    return;
   }
+  if (s.stored) persist_session(s, wall_seconds());
+  if (s.expiry_interval != kNeverExpires)
+    schedule_expiry(s, std::chrono::seconds(s.expiry_interval));
+}
+
+void Router::schedule_expiry(Session& s, std::chrono::seconds after) {
+  if (timers_->stopped) return;
+  auto timer = std::make_unique<asio::steady_timer>(executor_);
+  timer->expires_after(after);
+  const SessionId id = s.id;
+  timer->async_wait([this, id](const boost::system::error_code& ec) {
+    if (ec) return;
+    timers_->expiry.erase(id);
+    const auto it = sessions_.find(id);
+    if (it == sessions_.end() || it->second->connected()) return;
+    Session& expired = *it->second;
+    if (expired.will) publish_will(expired);  // a session that ends sends its pending will
+    spdlog::info("session of {} expired", expired.client_id);
+    end_session(expired);
+  });
+  timers_->expiry[s.id] = std::move(timer);
 }
 
 void Router::publish_will(Session& s) {
@@ -666,6 +838,10 @@ void Router::end_session(Session& s) {
   cancel_timer(timers_->expiry, id);
   trie_.remove_all(id);
   if (s.link != nullptr) --connected_;
+  if (s.stored) {
+    store_->erase_session(s.client_id);
+    schedule_commit();
+  }
   by_client_id_.erase(s.client_id);
   notify_drained(s, true);
   sessions_.erase(id);

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -22,6 +23,7 @@ namespace psos::router {
 
 class Acl;
 class PasswordFile;
+class Store;
 
 struct RouterLimits {
   // Largest packet accepted from clients (fixed header included); announced in v5 CONNACK.
@@ -54,6 +56,8 @@ struct RouterOptions {
   bool allow_anonymous = true;              // only consulted when a password file is set
   std::shared_ptr<const PasswordFile> passwords;
   std::shared_ptr<const Acl> acl;
+  // Where retained messages and persistent sessions are kept (--data); null: in memory only.
+  std::shared_ptr<Store> store;
 };
 
 struct RouterStats {
@@ -116,6 +120,10 @@ class Router {
   std::size_t subscription_count() const noexcept { return trie_.size(); }
   std::size_t retained_count() const noexcept { return retained_.size(); }
   const RouterOptions& options() const noexcept { return options_; }
+  // Commits what the store has buffered. Links call it before writing to the network, so that
+  // no acknowledgement leaves before what it acknowledges is stored.
+  void commit();
+
   // Closes every connection (v5: DISCONNECT with `reason` first), e.g. Server shutting down.
   void close_all(mqtt::ReasonCode reason);
   // Stops timers (will delays, session expiry, $SYS) so the executor can run out.
@@ -138,6 +146,10 @@ class Router {
   void deliver(Session& session, Delivery delivery);
   // Sends what the session's window allows.
   void pump(Session& session);
+  // A QoS 1/2 flow ended (acknowledged, refused or discarded): forget its stored copy.
+  void flow_ended(Session& session, const std::optional<Delivery>& delivery);
+  // Ends a flow whatever its QoS and stage, as if the client had refused the message.
+  void abandon_flow(Session& session, std::uint16_t packet_id);
   void send_retained(Session& session, std::string_view filter,
                      const mqtt::SubscriptionOptions& options);
   void store_retained(const MessagePtr& message);
@@ -145,6 +157,10 @@ class Router {
   void publish_will(Session& session);
   void end_session(Session& session);
   void schedule_sys();
+  void load_store();
+  void schedule_commit();
+  void persist_session(Session& session, std::int64_t disconnected_at);
+  void schedule_expiry(Session& session, std::chrono::seconds after);
   void publish_sys();
 
   boost::asio::any_io_executor executor_;
@@ -164,9 +180,13 @@ class Router {
     mqtt::SubscriptionOptions options;
   };
   std::vector<Match> matches_;
+  // Set by route() when a session's queue was full and refused the message (v5: 0x97).
+  bool queue_full_ = false;
   std::vector<SessionId> congested_;
   std::unordered_map<SessionId, std::vector<std::function<void()>>> waiting_on_;
   std::unique_ptr<Timers> timers_;
+  Store* store_ = nullptr;  // options_.store
+  bool commit_posted_ = false;
 };
 
 }  // namespace psos::router

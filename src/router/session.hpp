@@ -21,6 +21,7 @@ struct Delivery {
   mqtt::QoS qos = mqtt::QoS::AtMostOnce;  // min(published QoS, granted QoS)
   bool retain = false;                    // the RETAIN flag as sent
   std::vector<std::uint32_t> subscription_ids;
+  std::uint64_t seq = 0;  // per session, in queueing order: the key of its stored copy
 };
 
 // The connection side of a connected session: a network connection (listeners/) or an
@@ -61,6 +62,8 @@ struct Session {
   std::optional<WillMessage> will;
   Link* link = nullptr;            // null while disconnected
   bool normal_disconnect = false;  // a DISCONNECT without "with will" ended the connection
+  bool stored = false;             // kept in the router's Store (persistent, with --data)
+  std::uint64_t next_seq = 1;
 
   std::uint64_t dropped = 0;  // messages this session lost to limits (also counted router-wide)
   bool connected() const noexcept { return link != nullptr; }
