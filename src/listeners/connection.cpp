@@ -69,8 +69,8 @@ class Connection final : public router::Link, public std::enable_shared_from_thi
   asio::awaitable<void> write_loop();
   asio::awaitable<void> watch_keep_alive(std::chrono::milliseconds limit);
   // False: stop reading (the connection is closing).
-  bool on_packet(mqtt::Packet& packet);
-  bool on_connect(const mqtt::Connect& connect);
+  bool on_packet(mqtt::Packet& packet, std::optional<mqtt::ReasonCode> login);
+  bool on_connect(const mqtt::Connect& connect, std::optional<mqtt::ReasonCode> login);
   bool resolve_topic_alias(mqtt::Publish& publish);
   void encode(const mqtt::Packet& packet);
   // Sends a v5 DISCONNECT (v3.1.1 just closes) and closes once it is written.
@@ -177,7 +177,19 @@ asio::awaitable<void> Connection::read_loop() {
         }
         co_return;
       }
-      if (!on_packet(packet)) co_return;
+      std::optional<mqtt::ReasonCode> login;
+      if (!connected_ && options_.blocking && router_.options().passwords) {
+        // PBKDF2 takes a good fraction of a second: keep it off the event loop.
+        if (const auto* connect = std::get_if<mqtt::Connect>(&packet)) {
+          login = co_await asio::co_spawn(
+              options_.blocking,
+              [this, connect]() -> asio::awaitable<mqtt::ReasonCode> {
+                co_return router_.authenticate(*connect);
+              },
+              asio::use_awaitable);
+        }
+      }
+      if (!on_packet(packet, login)) co_return;
       if (router_.publisher_should_wait()) {
         // Backpressure: stop reading until the sessions this publisher feeds have drained.
         pause_.expires_at(kForever);
@@ -188,7 +200,7 @@ asio::awaitable<void> Connection::read_loop() {
   }
 }
 
-bool Connection::on_packet(mqtt::Packet& packet) {
+bool Connection::on_packet(mqtt::Packet& packet, std::optional<mqtt::ReasonCode> login) {
   if (!connected_) {
     if (mqtt::type_of(packet) != mqtt::PacketType::Connect) {
       spdlog::warn("{}: first packet is {}, not CONNECT: closing", stream_->remote_address(),
@@ -196,7 +208,7 @@ bool Connection::on_packet(mqtt::Packet& packet) {
       closing_ = true;
       return false;
     }
-    return on_connect(std::get<mqtt::Connect>(packet));
+    return on_connect(std::get<mqtt::Connect>(packet), login);
   }
   if (auto* publish = std::get_if<mqtt::Publish>(&packet)) {
     if (!resolve_topic_alias(*publish)) return false;
@@ -205,11 +217,12 @@ bool Connection::on_packet(mqtt::Packet& packet) {
   return !closing_;
 }
 
-bool Connection::on_connect(const mqtt::Connect& connect) {
+bool Connection::on_connect(const mqtt::Connect& connect, std::optional<mqtt::ReasonCode> login) {
   version_ = connect.version;
   decoder_.set_version(version_);
   client_ = connect.client_id;
-  const router::ConnectResult result = router_.connect(*this, connect, stream_->remote_address());
+  const router::ConnectResult result =
+      router_.connect(*this, connect, stream_->remote_address(), login);
   if (result.session == 0) return false;
   session_ = result.session;
   connected_ = true;

@@ -8,6 +8,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include "net/stream.hpp"
@@ -40,10 +41,16 @@ asio::awaitable<void> accept_loop(std::shared_ptr<net::Listener> listener, route
 
 ListenerSet::ListenerSet(asio::any_io_executor executor, router::Router& router,
                          ConnectionOptions options)
-    : executor_(std::move(executor)), router_(router), options_(options) {}
+    : executor_(std::move(executor)),
+      router_(router),
+      options_(options),
+      blocking_(std::make_unique<asio::thread_pool>(2)) {
+  if (!options_.blocking) options_.blocking = blocking_->get_executor();
+}
 
 ListenerSet::~ListenerSet() {
   stop();
+  blocking_->join();
 }
 
 std::string ListenerSet::add(const net::Url& url, const net::TlsServerOptions& tls) {

@@ -11,6 +11,9 @@
 #include "net/listener.hpp"
 #include "net/url.hpp"
 
+namespace boost::asio {
+class thread_pool;
+}
 namespace psos::router {
 class Router;
 }
@@ -38,6 +41,7 @@ class ListenerSet {
   router::Router& router_;
   ConnectionOptions options_;
   std::vector<std::shared_ptr<net::Listener>> listeners_;
+  std::unique_ptr<boost::asio::thread_pool> blocking_;  // password hashing
 };
 
 }  // namespace psos::listeners

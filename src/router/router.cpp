@@ -175,7 +175,13 @@ void Router::close_all(ReasonCode reason) {
 
 // ---------------------------------------------------------------- CONNECT
 
-ConnectResult Router::connect(Link& link, const mqtt::Connect& c, std::string_view remote) {
+mqtt::ReasonCode Router::authenticate(const mqtt::Connect& c) const {
+  if (!options_.passwords) return ReasonCode::Success;
+  return check_login(options_.passwords.get(), options_.allow_anonymous, c.username, c.password);
+}
+
+ConnectResult Router::connect(Link& link, const mqtt::Connect& c, std::string_view remote,
+                              std::optional<ReasonCode> login) {
   const bool v5 = c.version == Version::v5;
   ++stats_.connections_total;
   const auto refuse = [&](ReasonCode reason, std::string_view why) {
@@ -192,12 +198,8 @@ ConnectResult Router::connect(Link& link, const mqtt::Connect& c, std::string_vi
 
   if (connected_ >= options_.limits.max_connections)
     return refuse(ReasonCode::ServerBusy, "connection limit reached");
-  if (options_.passwords) {
-    const ReasonCode login =
-        check_login(options_.passwords.get(), options_.allow_anonymous, c.username, c.password);
-    if (login != ReasonCode::Success)
-      return refuse(login, c.username ? "wrong user name or password" : "anonymous not allowed");
-  }
+  if (const ReasonCode result = login ? *login : authenticate(c); result != ReasonCode::Success)
+    return refuse(result, c.username ? "wrong user name or password" : "anonymous not allowed");
 
   std::string client_id(c.client_id);
   bool assigned = false;

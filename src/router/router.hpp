@@ -90,7 +90,13 @@ class Router {
 
   // Handles CONNECT: authentication, client id rules, session takeover or resume, and sends the
   // CONNACK through `link`. `remote` names the peer in logs.
-  ConnectResult connect(Link& link, const mqtt::Connect& packet, std::string_view remote);
+  // `login`: the result of authenticate() when the caller ran it already (on a thread pool);
+  // otherwise connect() runs it here.
+  ConnectResult connect(Link& link, const mqtt::Connect& packet, std::string_view remote,
+                        std::optional<mqtt::ReasonCode> login = std::nullopt);
+  // The password check of a CONNECT: Success, BadUserNameOrPassword or NotAuthorized. Slow on
+  // purpose (PBKDF2) and safe to call from any thread, so links run it off the event loop.
+  mqtt::ReasonCode authenticate(const mqtt::Connect& packet) const;
   // Every packet after CONNECT. A protocol violation closes the link (v5: DISCONNECT with the
   // reason first). Links name their session by id and are checked against it: a connection
   // whose session was taken over (or ended) is ignored.
