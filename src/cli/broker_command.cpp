@@ -7,7 +7,13 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <chrono>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <limits>
+#include <nlohmann/json.hpp>
 
 #include "listeners/listener_set.hpp"
 #include "net/url.hpp"
@@ -32,6 +38,10 @@ BrokerCommand::BrokerCommand(CLI::App& parent) {
       "and counted in $SYS/broker/messages/dropped (the oldest are kept); a publisher whose\n"
       "subscribers cannot keep up is not read from until they catch up.\n"
       "Ctrl-C (SIGINT) or SIGTERM stops the broker cleanly.");
+  app_->add_option("-c,--config", config_,
+                   "JSON file with any of the settings below, named as the long options without "
+                   "'--' (\"listen\" is a list); the command line wins")
+      ->check(CLI::ExistingFile);
   app_->add_option("-l,--listen", listen_, "Listener URL (repeatable)");
   app_->add_option("--passwd", passwd_, "Password file (see psos passwd); clients must log in")
       ->check(CLI::ExistingFile);
@@ -64,7 +74,102 @@ bool BrokerCommand::selected() const {
   return app_->parsed();
 }
 
-int BrokerCommand::run() const {
+namespace {
+
+// Reads the --config file into the settings the command line did not give. Paths in it are
+// relative to the file. Returns an error message, empty on success.
+std::string apply_config(
+    const std::string& path, const CLI::App& app,
+    const std::function<std::string(const std::string&, const nlohmann::json&)>& set) {
+  std::ifstream in(path);
+  nlohmann::json config;
+  try {
+    config = nlohmann::json::parse(in, nullptr, true, /*ignore_comments=*/true);
+  } catch (const nlohmann::json::parse_error& e) {
+    return path + ": not valid JSON: " + e.what();
+  }
+  if (!config.is_object()) return path + ": expected a JSON object of settings";
+  for (const auto& [key, value] : config.items()) {
+    const CLI::Option* option = nullptr;
+    try {
+      option = app.get_option("--" + key);
+    } catch (const CLI::OptionNotFound&) {
+      return path + ": unknown setting \"" + key + "\" (see psos help broker)";
+    }
+    if (option->count() > 0) continue;  // given on the command line
+    if (std::string error = set(key, value); !error.empty())
+      return path + ": \"" + key + "\": " + error;
+  }
+  return {};
+}
+
+}  // namespace
+
+int BrokerCommand::run() {
+  if (!config_.empty()) {
+    const std::filesystem::path base = std::filesystem::path(config_).parent_path();
+    const auto file = [&](const nlohmann::json& v, std::string& out) -> std::string {
+      if (!v.is_string()) return "expected a file name (a string)";
+      const std::filesystem::path p(v.get<std::string>());
+      out = (p.is_absolute() ? p : base / p).string();
+      return {};
+    };
+    const auto text = [](const nlohmann::json& v, std::string& out) -> std::string {
+      if (!v.is_string()) return "expected a string";
+      out = v.get<std::string>();
+      return {};
+    };
+    const auto flag = [](const nlohmann::json& v, bool& out) -> std::string {
+      if (!v.is_boolean()) return "expected true or false";
+      out = v.get<bool>();
+      return {};
+    };
+    const auto number = [](const nlohmann::json& v, auto& out) -> std::string {
+      using T = std::remove_reference_t<decltype(out)>;
+      if (!v.is_number_unsigned() || v.get<std::uint64_t>() > std::numeric_limits<T>::max())
+        return "expected a whole number from 0 to " + std::to_string(std::numeric_limits<T>::max());
+      out = v.get<T>();
+      return {};
+    };
+    const std::string error = apply_config(
+        config_, *app_, [&](const std::string& key, const nlohmann::json& v) -> std::string {
+          if (key == "listen") {
+            if (!v.is_array()) return "expected a list of listener URLs";
+            listen_.clear();
+            for (const auto& url : v) {
+              if (!url.is_string()) return "expected a list of listener URLs (strings)";
+              listen_.push_back(url.get<std::string>());
+            }
+            return {};
+          }
+          if (key == "passwd") return file(v, passwd_);
+          if (key == "acl") return file(v, acl_);
+          if (key == "data") return file(v, data_);
+          if (key == "cert") return file(v, tls_cert_);
+          if (key == "key") return file(v, tls_key_);
+          if (key == "cafile") return file(v, tls_ca_);
+          if (key == "allow-anonymous") return flag(v, allow_anonymous_);
+          if (key == "require-certificate") return flag(v, require_certificate_);
+          if (key == "sys-interval") return number(v, sys_interval_);
+          if (key == "max-connections") return number(v, max_connections_);
+          if (key == "max-packet-size") return number(v, max_packet_size_);
+          if (key == "max-queued") return number(v, max_queued_);
+          if (key == "log-level") {
+            std::string level;
+            if (std::string e = text(v, level); !e.empty()) return e;
+            if (level != "trace" && level != "debug" && level != "info" && level != "warn" &&
+                level != "error")
+              return "expected one of trace, debug, info, warn, error";
+            log_level_ = level;
+            return {};
+          }
+          return "cannot be set in a config file";
+        });
+    if (!error.empty()) {
+      std::fprintf(stderr, "psos broker: %s\n", error.c_str());
+      return 1;
+    }
+  }
   spdlog::set_level(spdlog::level::from_str(log_level_));
   router::RouterOptions options;
   options.sys_interval_seconds = sys_interval_;
@@ -111,22 +216,33 @@ int BrokerCommand::run() const {
       return 1;
     }
   }
+  // Before the "listening" line: whoever reads it may send a signal at once.
+  asio::signal_set signals(io, SIGINT, SIGTERM);
   listeners.start();
   for (const net::Url& url : listeners.urls())
     std::printf("psos broker listening on %s\n", url.to_string().c_str());
   std::fflush(stdout);
 
-  asio::signal_set signals(io, SIGINT, SIGTERM);
-  asio::steady_timer deadline(io);
+  asio::steady_timer poll(io);
+  std::chrono::steady_clock::time_point give_up;
+  // Stops the loop once every connection is gone (each has flushed its DISCONNECT), or after
+  // 2 s whatever remains (a client that does not read).
+  std::function<void(const boost::system::error_code&)> stop_when_closed =
+      [&](const boost::system::error_code&) {
+        if (router.connected_count() == 0 || std::chrono::steady_clock::now() >= give_up)
+          return io.stop();
+        poll.expires_after(std::chrono::milliseconds(10));
+        poll.async_wait(stop_when_closed);
+      };
   signals.async_wait([&](const boost::system::error_code& ec, int signal) {
     if (ec) return;
     spdlog::info("{}: stopping", signal == SIGINT ? "SIGINT" : "SIGTERM");
     listeners.stop();
     router.close_all(mqtt::ReasonCode::ServerShuttingDown);
     router.shutdown();
-    // Connections get a moment to flush their DISCONNECT; then the loop stops regardless.
-    deadline.expires_after(std::chrono::seconds(2));
-    deadline.async_wait([&](const boost::system::error_code&) { io.stop(); });
+    give_up = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    poll.expires_after(std::chrono::milliseconds(10));
+    poll.async_wait(stop_when_closed);
   });
   io.run();
   std::printf("psos broker stopped\n");

@@ -18,7 +18,8 @@ class BrokerCommand {
 
   bool selected() const;
   // Runs until SIGINT or SIGTERM; 0 after a clean stop, 1 when it cannot start.
-  int run() const;
+  // Settings come from the command line, then from --config for what the command line left out.
+  int run();
 
  private:
   CLI::App* app_;
@@ -26,6 +27,7 @@ class BrokerCommand {
   std::string passwd_;
   std::string acl_;
   std::string data_;
+  std::string config_;
   bool allow_anonymous_ = false;
   std::string tls_cert_;
   std::string tls_key_;
