@@ -49,7 +49,8 @@ asio::awaitable<std::tuple<error_code, std::vector<tcp::endpoint>>> resolve(
   if (!resolution->finished) {
     co_return std::tuple{error_code(asio::error::operation_aborted), std::move(endpoints)};
   }
-  for (const auto& entry : resolution->results) endpoints.push_back(entry.endpoint());
+  for (const auto& entry : resolution->results)
+    endpoints.push_back(entry.endpoint());
   co_return std::tuple{resolution->code, std::move(endpoints)};
 }
 
@@ -103,7 +104,8 @@ asio::awaitable<ConnectResult> connect_steps(asio::any_io_executor executor, con
   }
   if (!connected) {
     if (refused.size() == failures.size()) {
-      result.error = "connection refused by " + join_addresses(refused) + " — is the broker running?";
+      result.error =
+          "connection refused by " + join_addresses(refused) + " — is the broker running?";
     } else {
       result.error = "cannot connect to " + url.host_port() + ": ";
       for (std::size_t i = 0; i < failures.size(); ++i) {
@@ -117,11 +119,15 @@ asio::awaitable<ConnectResult> connect_steps(asio::any_io_executor executor, con
   socket.set_option(tcp::no_delay(true), ignored);
 
   switch (url.scheme) {
-    case Scheme::Mqtt: result.stream = detail::make_tcp_stream(std::move(socket)); break;
+    case Scheme::Mqtt:
+      result.stream = detail::make_tcp_stream(std::move(socket));
+      break;
     case Scheme::Mqtts:
       result = co_await detail::tls_connect(std::move(socket), context, url, tls.insecure);
       break;
-    case Scheme::Ws: result = co_await detail::ws_connect(std::move(socket), url); break;
+    case Scheme::Ws:
+      result = co_await detail::ws_connect(std::move(socket), url);
+      break;
     case Scheme::Wss:
       result = co_await detail::wss_connect(std::move(socket), context, url, tls.insecure);
       break;

@@ -1,8 +1,8 @@
 #include "net/listener.hpp"
 
 #include <boost/asio/as_tuple.hpp>
-#include <boost/asio/ssl/context.hpp>
 #include <boost/asio/ip/v6_only.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include "net/transports.hpp"
@@ -12,7 +12,8 @@ namespace psos::net {
 using detail::tcp;
 
 struct Listener::Impl {
-  Impl(asio::any_io_executor executor, Url bound_url) : acceptor(executor), url(std::move(bound_url)) {}
+  Impl(asio::any_io_executor executor, Url bound_url)
+      : acceptor(executor), url(std::move(bound_url)) {}
   tcp::acceptor acceptor;
   Url url;
   std::shared_ptr<asio::ssl::context> tls;
@@ -40,9 +41,9 @@ ListenResult Listener::open(asio::any_io_executor executor, const Url& url,
     endpoint = tcp::endpoint(address, url.port);
   } else {
     tcp::resolver resolver(executor);
-    const auto results = resolver.resolve(url.host, std::to_string(url.port),
-                                          tcp::resolver::passive | tcp::resolver::numeric_service,
-                                          ec);
+    const auto results =
+        resolver.resolve(url.host, std::to_string(url.port),
+                         tcp::resolver::passive | tcp::resolver::numeric_service, ec);
     if (ec || results.empty()) {
       result.error = "cannot listen on " + url.host_port() + ": cannot resolve host '" + url.host +
                      "': " + (ec ? detail::describe(ec) : std::string("no address"));
@@ -91,16 +92,28 @@ asio::awaitable<std::tuple<error_code, std::unique_ptr<Stream>>> Listener::accep
   error_code ignored;
   socket.set_option(tcp::no_delay(true), ignored);
   switch (impl_->url.scheme) {
-    case Scheme::Mqtt: stream = detail::make_tcp_stream(std::move(socket)); break;
-    case Scheme::Mqtts: stream = detail::make_tls_stream(std::move(socket), impl_->tls); break;
-    case Scheme::Ws: stream = detail::make_ws_stream(std::move(socket)); break;
-    case Scheme::Wss: stream = detail::make_wss_stream(std::move(socket), impl_->tls); break;
+    case Scheme::Mqtt:
+      stream = detail::make_tcp_stream(std::move(socket));
+      break;
+    case Scheme::Mqtts:
+      stream = detail::make_tls_stream(std::move(socket), impl_->tls);
+      break;
+    case Scheme::Ws:
+      stream = detail::make_ws_stream(std::move(socket));
+      break;
+    case Scheme::Wss:
+      stream = detail::make_wss_stream(std::move(socket), impl_->tls);
+      break;
   }
   co_return std::tuple{ec, std::move(stream)};
 }
 
-std::uint16_t Listener::local_port() const noexcept { return impl_->url.port; }
-const Url& Listener::url() const noexcept { return impl_->url; }
+std::uint16_t Listener::local_port() const noexcept {
+  return impl_->url.port;
+}
+const Url& Listener::url() const noexcept {
+  return impl_->url;
+}
 
 void Listener::close() noexcept {
   error_code ignored;

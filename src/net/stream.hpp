@@ -32,6 +32,7 @@ using boost::system::error_code;
 //   still usable; a tls, ws or wss stream is not (its framing state is unknown): close it.
 class Stream {
  public:
+  // How long close() waits for the peer to answer its close frame, close_notify or FIN.
   static constexpr std::chrono::milliseconds kCloseGrace{1000};
 
   Stream(const Stream&) = delete;

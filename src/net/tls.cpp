@@ -97,14 +97,13 @@ asio::awaitable<std::tuple<error_code, std::string>> tls_client_handshake(TlsSoc
   co_return std::tuple{ec, describe_tls_failure(ec, failure, url)};
 }
 
-std::unique_ptr<Stream> make_tls_stream(tcp::socket socket,
-                                        std::shared_ptr<ssl::context> context) {
+std::unique_ptr<Stream> make_tls_stream(tcp::socket socket, std::shared_ptr<ssl::context> context) {
   return std::make_unique<TlsStream>(std::move(socket), std::move(context), true);
 }
 
 asio::awaitable<ConnectResult> tls_connect(tcp::socket socket,
-                                           std::shared_ptr<ssl::context> context,
-                                           const Url& url, bool insecure) {
+                                           std::shared_ptr<ssl::context> context, const Url& url,
+                                           bool insecure) {
   auto stream = std::make_unique<TlsStream>(std::move(socket), std::move(context), false);
   ConnectResult result;
   std::tie(result.code, result.error) = co_await tls_client_handshake(stream->tls(), url, insecure);

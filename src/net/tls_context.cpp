@@ -40,15 +40,15 @@ std::string load_identity(ssl::context& context, const std::string& certificate_
            "' holds no usable PEM certificate: " + describe(ec);
   }
   context.use_private_key_file(key_file, ssl::context::pem, ec);
+  if (ec && ec.category() == asio::error::get_ssl_category() &&
+      ERR_GET_REASON(static_cast<unsigned long>(ec.value())) == X509_R_KEY_VALUES_MISMATCH) {
+    return "the " + whose + " key file '" + key_file + "' does not belong to the certificate in '" +
+           certificate_file + "'";
+  }
   if (ec) {
     return "the " + whose + " key file '" + key_file +
            "' holds no usable PEM private key (a key with a passphrase is not supported): " +
            describe(ec);
-  }
-  if (SSL_CTX_check_private_key(context.native_handle()) != 1) {
-    ERR_clear_error();
-    return "the " + whose + " key file '" + key_file + "' does not belong to the certificate in '" +
-           certificate_file + "'";
   }
   return {};
 }
@@ -88,11 +88,12 @@ std::string subject_of(X509* certificate) {
 // OpenSSL's verify callback: keeps the first failure for describe_tls_failure().
 int record_verify_failure(int preverified, X509_STORE_CTX* store) {
   if (preverified == 1) return 1;
-  auto* ssl_object = static_cast<SSL*>(
-      X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()));
-  auto* failure = ssl_object == nullptr ? nullptr
-                                        : static_cast<VerifyFailure*>(
-                                              SSL_get_ex_data(ssl_object, verify_failure_index()));
+  auto* ssl_object =
+      static_cast<SSL*>(X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()));
+  auto* failure =
+      ssl_object == nullptr
+          ? nullptr
+          : static_cast<VerifyFailure*>(SSL_get_ex_data(ssl_object, verify_failure_index()));
   if (failure != nullptr && failure->error == 0) {
     failure->error = X509_STORE_CTX_get_error(store);
     failure->depth = X509_STORE_CTX_get_error_depth(store);
@@ -154,9 +155,9 @@ TlsContextResult make_server_context(const TlsServerOptions& options) {
     if (STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(options.ca_file.c_str())) {
       SSL_CTX_set_client_CA_list(context->native_handle(), names);
     }
-    context->set_verify_mode(ssl::verify_peer | (options.require_client_certificate
-                                                     ? ssl::verify_fail_if_no_peer_cert
-                                                     : ssl::verify_none));
+    context->set_verify_mode(
+        ssl::verify_peer |
+        (options.require_client_certificate ? ssl::verify_fail_if_no_peer_cert : ssl::verify_none));
     // Session resumption with client verification needs a session id context.
     static constexpr unsigned char kSessionContext[] = "psos";
     SSL_CTX_set_session_id_context(context->native_handle(), kSessionContext,
@@ -166,8 +167,7 @@ TlsContextResult make_server_context(const TlsServerOptions& options) {
   return result;
 }
 
-void prepare_client_tls(ssl_st* ssl_object, const Url& url, bool insecure,
-                        VerifyFailure* failure) {
+void prepare_client_tls(ssl_st* ssl_object, const Url& url, bool insecure, VerifyFailure* failure) {
   const bool address = is_ip_address(url.host);
   // SNI carries host names only (RFC 6066).
   if (!address) SSL_set_tlsext_host_name(ssl_object, url.host.c_str());
@@ -197,8 +197,8 @@ std::string describe_tls_failure(const error_code& code, const VerifyFailure& fa
     const std::string reason = X509_verify_cert_error_string(failure.error);
     std::string certificate = "certificate '" + failure.subject + "'";
     if (failure.depth > 0) {
-      certificate += " (an issuer of the server's certificate, depth " +
-                     std::to_string(failure.depth) + ")";
+      certificate +=
+          " (an issuer of the server's certificate, depth " + std::to_string(failure.depth) + ")";
     }
     switch (failure.error) {
       case X509_V_ERR_HOSTNAME_MISMATCH:
@@ -229,7 +229,8 @@ std::string describe_tls_failure(const error_code& code, const VerifyFailure& fa
       case SSL_R_SSLV3_ALERT_HANDSHAKE_FAILURE:
         out += " — does the server require a client certificate?";
         break;
-      default: break;
+      default:
+        break;
     }
   } else if (code == asio::ssl::error::stream_truncated || code == asio::error::eof ||
              code == asio::error::connection_reset) {

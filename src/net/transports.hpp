@@ -55,8 +55,8 @@ struct VerifyFailure {
 // must live until the handshake ends, then call stop_recording).
 void prepare_client_tls(ssl_st* ssl, const Url& url, bool insecure, VerifyFailure* failure);
 void stop_recording(ssl_st* ssl);
-// "TLS handshake with localhost:8883 failed: certificate 'CN=localhost' is not valid for
-// 'wrong.example' (hostname mismatch)".
+// "TLS handshake with localhost:8883 failed: the server's certificate 'CN=other.example' is not
+// valid for 'localhost' (hostname mismatch): connect with a name the certificate lists".
 std::string describe_tls_failure(const error_code& code, const VerifyFailure& failure,
                                  const Url& url);
 
@@ -65,7 +65,7 @@ asio::awaitable<std::tuple<error_code, std::string>> tls_client_handshake(TlsSoc
                                                                           const Url& url,
                                                                           bool insecure);
 
-// Server-side streams: handshake() still to run.
+// Streams for accepted connections, handshake() still to run (connect() uses the tcp one too).
 std::unique_ptr<Stream> make_tcp_stream(tcp::socket socket);
 std::unique_ptr<Stream> make_tls_stream(tcp::socket socket,
                                         std::shared_ptr<asio::ssl::context> context);

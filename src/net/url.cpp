@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <array>
 #include <cctype>
 
@@ -21,17 +22,22 @@ constexpr std::array<SchemeName, 6> kSchemes{{{"mqtt", Scheme::Mqtt},
 
 std::string_view scheme_name(Scheme scheme) noexcept {
   switch (scheme) {
-    case Scheme::Mqtt: return "mqtt";
-    case Scheme::Mqtts: return "mqtts";
-    case Scheme::Ws: return "ws";
-    case Scheme::Wss: return "wss";
+    case Scheme::Mqtt:
+      return "mqtt";
+    case Scheme::Mqtts:
+      return "mqtts";
+    case Scheme::Ws:
+      return "ws";
+    case Scheme::Wss:
+      return "wss";
   }
   return "mqtt";
 }
 
 std::string lower(std::string_view text) {
   std::string out(text);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (char& c : out)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return out;
 }
 
@@ -106,20 +112,28 @@ bool is_host_char(char c) noexcept {
 
 std::uint16_t default_port(Scheme scheme) noexcept {
   switch (scheme) {
-    case Scheme::Mqtt: return 1883;
-    case Scheme::Mqtts: return 8883;
-    case Scheme::Ws: return 80;
-    case Scheme::Wss: return 443;
+    case Scheme::Mqtt:
+      return 1883;
+    case Scheme::Mqtts:
+      return 8883;
+    case Scheme::Ws:
+      return 80;
+    case Scheme::Wss:
+      return 443;
   }
   return 1883;
 }
 
 std::string_view Url::transport() const noexcept {
   switch (scheme) {
-    case Scheme::Mqtt: return "tcp";
-    case Scheme::Mqtts: return "tls";
-    case Scheme::Ws: return "ws";
-    case Scheme::Wss: return "wss";
+    case Scheme::Mqtt:
+      return "tcp";
+    case Scheme::Mqtts:
+      return "tls";
+    case Scheme::Ws:
+      return "ws";
+    case Scheme::Wss:
+      return "wss";
   }
   return "tcp";
 }
@@ -178,8 +192,7 @@ UrlResult parse_url(std::string_view text, std::string_view role) {
                      "missing scheme: expected mqtt://, mqtts://, ws:// or wss:// before the host "
                      "(for example mqtt://localhost:1883)");
     }
-    return failure(role, text,
-                   "unknown scheme '" + scheme + "': expected mqtt, mqtts, ws or wss");
+    return failure(role, text, "unknown scheme '" + scheme + "': expected mqtt, mqtts, ws or wss");
   }
   if (text.substr(colon + 1, 2) != "//") {
     return failure(role, text, "expected '//' after the scheme");
@@ -239,8 +252,7 @@ UrlResult parse_url(std::string_view text, std::string_view role) {
     const std::size_t port_colon = host_port.find(':');
     if (port_colon != std::string_view::npos &&
         host_port.find(':', port_colon + 1) != std::string_view::npos) {
-      return failure(role, text,
-                     "an IPv6 address must be in brackets, as in mqtt://[::1]:1883");
+      return failure(role, text, "an IPv6 address must be in brackets, as in mqtt://[::1]:1883");
     }
     url.host = std::string(host_port.substr(0, port_colon));
     if (port_colon != std::string_view::npos) {

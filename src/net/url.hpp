@@ -45,8 +45,9 @@ struct UrlResult {
   bool ok() const noexcept { return error.empty(); }
 };
 
-// Parses `[scheme://][user[:password]@]host[:port][/path]`. The scheme is required. `role` starts
-// each error message ("broker URL", "listener URL"); a password in the input is shown as "***".
+// Parses `scheme://[user[:password]@]host[:port][/path]`; user and password may be
+// percent-encoded. `role` starts each error message ("broker URL", "listener URL"); a password in
+// the input is shown as "***".
 UrlResult parse_url(std::string_view text, std::string_view role = "broker URL");
 
 }  // namespace psos::net

@@ -35,21 +35,19 @@ class WebSocketStream final : public Stream {
  public:
   static constexpr bool kTls = !std::is_same_v<NextLayer, tcp::socket>;
 
-  WebSocketStream(tcp::socket socket, bool server)
-    requires(!kTls)
+  WebSocketStream(tcp::socket socket, bool server) requires(!kTls)
       : Stream(remote_address_of(socket)), ws_(std::move(socket)), server_(server) {
     configure();
   }
-  WebSocketStream(tcp::socket socket, std::shared_ptr<asio::ssl::context> context, bool server)
-    requires kTls
-      : Stream(remote_address_of(socket)),
-        context_(std::move(context)),
-        ws_(std::move(socket), *context_),
-        server_(server) {
+  WebSocketStream(tcp::socket socket, std::shared_ptr<asio::ssl::context> context,
+                  bool server) requires kTls : Stream(remote_address_of(socket)),
+                                               context_(std::move(context)),
+                                               ws_(std::move(socket), *context_),
+                                               server_(server) {
     configure();
   }
 
-  websocket::stream<NextLayer>& ws() noexcept { return ws_; }
+  websocket::stream<NextLayer, false>& ws() noexcept { return ws_; }
 
   asio::awaitable<std::tuple<error_code, std::size_t>> read_some(
       asio::mutable_buffer buffer) override {
@@ -195,7 +193,9 @@ class WebSocketStream final : public Stream {
   }
 
   std::shared_ptr<asio::ssl::context> context_;  // wss: outlives ws_, which refers to it
-  websocket::stream<NextLayer> ws_;
+  // `false`: no permessage-deflate. Brokers rarely offer it for MQTT, and leaving its code out
+  // makes this file quicker to compile.
+  websocket::stream<NextLayer, false> ws_;
   bool server_;
 };
 

@@ -18,7 +18,8 @@ TEST(Connect, RefusedConnectionSaysIsTheBrokerRunning) {
     ConnectResult result = co_await connect(executor, must_parse("mqtt://127.0.0.1:" + port));
     EXPECT_FALSE(result.ok());
     EXPECT_EQ(result.code, asio::error::connection_refused);
-    EXPECT_EQ(result.error, "connection refused by 127.0.0.1:" + port + " — is the broker running?");
+    EXPECT_EQ(result.error,
+              "connection refused by 127.0.0.1:" + port + " — is the broker running?");
   });
 }
 
@@ -54,8 +55,9 @@ TEST(Listen, HostNameIsResolved) {
 TEST(Listen, UnresolvableHostIsNamed) {
   asio::io_context io;
   ListenResult result = Listener::open(io.get_executor(), must_parse("mqtt://nowhere.invalid:0"));
-  EXPECT_TRUE(result.error.starts_with("cannot listen on nowhere.invalid:0: cannot resolve host "
-                                       "'nowhere.invalid': "))
+  EXPECT_TRUE(
+      result.error.starts_with("cannot listen on nowhere.invalid:0: cannot resolve host "
+                               "'nowhere.invalid': "))
       << result.error;
 }
 
@@ -71,8 +73,8 @@ TEST_P(ConnectCancel, TimerCancelsConnectWaitingForHandshake) {
     tcp::acceptor acceptor(executor, {asio::ip::make_address("127.0.0.1"), 0});
     tcp::socket silent(executor);
     acceptor.async_accept(silent, [](error_code) {});
-    const Url url = must_parse(GetParam() + "://127.0.0.1:" +
-                               std::to_string(acceptor.local_endpoint().port()));
+    const Url url =
+        must_parse(GetParam() + "://127.0.0.1:" + std::to_string(acceptor.local_endpoint().port()));
     const auto start = std::chrono::steady_clock::now();
     auto winner = co_await (connect(executor, url, {}) || sleep_for(200ms));
     EXPECT_EQ(winner.index(), 1u);
@@ -89,7 +91,7 @@ TEST(Connect, CancelledResultSaysSo) {
         must_parse("mqtts://127.0.0.1:" + std::to_string(acceptor.local_endpoint().port()));
     ConnectResult result;
     co_await ([&]() -> asio::awaitable<void> { result = co_await connect(executor, url, {}); }() ||
-              sleep_for(100ms));
+                           sleep_for(100ms));
     EXPECT_FALSE(result.ok());
     EXPECT_EQ(result.code, asio::error::operation_aborted);
     EXPECT_EQ(result.error, "connecting to " + url.to_string() + " was cancelled");

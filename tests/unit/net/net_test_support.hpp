@@ -33,12 +33,12 @@ using namespace asio::experimental::awaitable_operators;
 using tcp = asio::ip::tcp;
 
 // gtest's ASSERT_* return from the function, which a coroutine cannot: this co_returns.
-#define CO_ASSERT(condition, message)                    \
-  do {                                                   \
-    if (!(condition)) {                                  \
-      ADD_FAILURE() << #condition << ": " << (message);  \
-      co_return;                                         \
-    }                                                    \
+#define CO_ASSERT(condition, message)                   \
+  do {                                                  \
+    if (!(condition)) {                                 \
+      ADD_FAILURE() << #condition << ": " << (message); \
+      co_return;                                        \
+    }                                                   \
   } while (false)
 
 // Runs `body` on a fresh io_context and stops everything it left running (servers) when it ends;
@@ -93,7 +93,8 @@ inline asio::awaitable<void> echo_server(Listener& listener) {
 inline std::vector<char> random_bytes(std::size_t size, std::mt19937& random) {
   std::vector<char> bytes(size);
   std::uniform_int_distribution<int> byte(0, 255);
-  for (char& c : bytes) c = static_cast<char>(byte(random));
+  for (char& c : bytes)
+    c = static_cast<char>(byte(random));
   return bytes;
 }
 
@@ -105,13 +106,13 @@ inline asio::awaitable<void> expect_echo(Stream& stream, const std::vector<char>
     std::mt19937 random(7);
     std::size_t offset = 0;
     while (offset < data.size()) {
-      const std::size_t size =
-          std::min(data.size() - offset, std::uniform_int_distribution<std::size_t>(1, 40000)(random));
+      const std::size_t size = std::min(
+          data.size() - offset, std::uniform_int_distribution<std::size_t>(1, 40000)(random));
       const std::size_t cut = size / 3;
-      const asio::const_buffer parts[3] = {asio::const_buffer(data.data() + offset, cut),
-                                           asio::const_buffer(data.data() + offset + cut, cut),
-                                           asio::const_buffer(data.data() + offset + 2 * cut,
-                                                              size - 2 * cut)};
+      const asio::const_buffer parts[3] = {
+          asio::const_buffer(data.data() + offset, cut),
+          asio::const_buffer(data.data() + offset + cut, cut),
+          asio::const_buffer(data.data() + offset + 2 * cut, size - 2 * cut)};
       const error_code ec = co_await stream.write(std::span<const asio::const_buffer>(parts));
       EXPECT_FALSE(ec) << ec.message();
       if (ec) co_return;
@@ -168,7 +169,8 @@ class Certificates {
 
  private:
   Certificates() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "psos-net-test-XXXXXX").string();
+    std::string pattern =
+        (std::filesystem::temp_directory_path() / "psos-net-test-XXXXXX").string();
     if (mkdtemp(pattern.data()) == nullptr) {
       error_ = "mkdtemp failed";
       return;
@@ -210,8 +212,8 @@ class Certificates {
     shell("openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout " +
           name + ".key -out " + name + ".csr -subj '" + subject + "'");
     shell("openssl x509 -req -in " + name + ".csr -CA " + ca + ".pem -CAkey " + ca +
-          ".key -set_serial " + std::to_string(serial) + " -days 2 -extfile " + ext +
-          ".ext -out " + name + ".pem");
+          ".key -set_serial " + std::to_string(serial) + " -days 2 -extfile " + ext + ".ext -out " +
+          name + ".pem");
   }
 
   void shell(const std::string& command) {

@@ -14,7 +14,8 @@ class TlsTest : public ::testing::Test {
 // Connects to `url_text`'s scheme on a fresh listener, replacing the host; returns the result
 // after an echo of a few bytes when the connection succeeded.
 asio::awaitable<ConnectResult> connect_and_echo(asio::any_io_executor executor, Listener& listener,
-                                                const std::string& host, const TlsClientOptions& options) {
+                                                const std::string& host,
+                                                const TlsClientOptions& options) {
   asio::co_spawn(executor, echo_server(listener), asio::detached);
   ConnectResult result = co_await connect(executor, client_url(listener, host), options);
   if (result.ok()) {
@@ -66,11 +67,11 @@ TEST_F(TlsTest, UntrustedCaIsRefusedWithTheReason) {
     options.ca_file = certificates().path("ca2.pem");
     ConnectResult result = co_await connect_and_echo(executor, *listener, "localhost", options);
     EXPECT_FALSE(result.ok());
-    EXPECT_EQ(result.error, "TLS handshake with localhost:" +
-                                std::to_string(listener->local_port()) +
-                                " failed: certificate 'CN=localhost' is not trusted (unable to get "
-                                "local issuer certificate): give the CA that issued it as the CA "
-                                "file");
+    EXPECT_EQ(result.error,
+              "TLS handshake with localhost:" + std::to_string(listener->local_port()) +
+                  " failed: certificate 'CN=localhost' is not trusted (unable to get "
+                  "local issuer certificate): give the CA that issued it as the CA "
+                  "file");
 
     // Without a CA file the system's store is used, which does not know the test CA either.
     ConnectResult system_store = co_await connect_and_echo(executor, *listener, "localhost", {});
@@ -100,8 +101,8 @@ TlsServerOptions requiring_client_certificates(const Certificates& certificates)
 
 TEST_F(TlsTest, ClientCertificateAccepted) {
   run([&](asio::any_io_executor executor) -> asio::awaitable<void> {
-    auto listener = must_listen(executor, "mqtts://127.0.0.1:0",
-                                requiring_client_certificates(certificates()));
+    auto listener =
+        must_listen(executor, "mqtts://127.0.0.1:0", requiring_client_certificates(certificates()));
     CO_ASSERT(listener != nullptr, "no listener");
     TlsClientOptions options = certificates().client();
     options.certificate_file = certificates().path("client.pem");
@@ -171,8 +172,8 @@ TEST_F(TlsTest, PlainServerOnTlsUrlIsExplained) {
     url.scheme = Scheme::Mqtts;
     ConnectResult result = co_await connect(executor, url, certificates().client());
     EXPECT_FALSE(result.ok());
-    EXPECT_TRUE(result.error.starts_with("TLS handshake with 127.0.0.1:" +
-                                         std::to_string(listener->local_port()) + " failed: "))
+    EXPECT_TRUE(result.error.starts_with(
+        "TLS handshake with 127.0.0.1:" + std::to_string(listener->local_port()) + " failed: "))
         << result.error;
     EXPECT_NE(result.error.find("does it speak TLS on this port?"), std::string::npos)
         << result.error;
@@ -183,7 +184,8 @@ TEST_F(TlsTest, BadTlsFilesAreNamed) {
   asio::io_context io;
   TlsServerOptions missing = certificates().server();
   missing.key_file = certificates().path("nonexistent.key");
-  ListenResult no_key = Listener::open(io.get_executor(), must_parse("mqtts://127.0.0.1:0"), missing);
+  ListenResult no_key =
+      Listener::open(io.get_executor(), must_parse("mqtts://127.0.0.1:0"), missing);
   EXPECT_EQ(no_key.error, "listener mqtts://127.0.0.1:0: cannot read the server key file '" +
                               missing.key_file + "': no such file or directory");
 
@@ -194,7 +196,8 @@ TEST_F(TlsTest, BadTlsFilesAreNamed) {
   EXPECT_NE(wrong_key.error.find("does not belong to the certificate in"), std::string::npos)
       << wrong_key.error;
 
-  ListenResult no_certificate = Listener::open(io.get_executor(), must_parse("mqtts://127.0.0.1:0"));
+  ListenResult no_certificate =
+      Listener::open(io.get_executor(), must_parse("mqtts://127.0.0.1:0"));
   EXPECT_EQ(no_certificate.error,
             "listener mqtts://127.0.0.1:0: a TLS listener needs a certificate file and a key file");
 
@@ -208,9 +211,10 @@ TEST_F(TlsTest, BadTlsFilesAreNamed) {
     TlsClientOptions options;
     options.ca_file = "/nonexistent/ca.pem";
     ConnectResult result = co_await connect(executor, must_parse("mqtts://localhost:1"), options);
-    EXPECT_EQ(result.error,
-              "TLS settings for mqtts://localhost:1: cannot read the CA file '/nonexistent/ca.pem': "
-              "no such file or directory");
+    EXPECT_EQ(
+        result.error,
+        "TLS settings for mqtts://localhost:1: cannot read the CA file '/nonexistent/ca.pem': "
+        "no such file or directory");
   });
 }
 

@@ -32,11 +32,12 @@ TEST_P(TransportTest, EchoesOneMebibyteInRandomSizedWrites) {
     CO_ASSERT(listener != nullptr, "no listener");
     asio::co_spawn(executor, echo_server(*listener), asio::detached);
 
-    ConnectResult connected =
-        co_await connect(executor, client_url(*listener, "localhost"), Certificates::get().client());
+    ConnectResult connected = co_await connect(executor, client_url(*listener, "localhost"),
+                                               Certificates::get().client());
     CO_ASSERT(connected.ok(), connected.error);
     EXPECT_EQ(connected.stream->transport(), transport_of(GetParam()));
-    EXPECT_EQ(connected.stream->remote_address(), "127.0.0.1:" + std::to_string(listener->local_port()));
+    EXPECT_EQ(connected.stream->remote_address(),
+              "127.0.0.1:" + std::to_string(listener->local_port()));
 
     std::mt19937 random(3);
     co_await expect_echo(*connected.stream, random_bytes(1 << 20, random));
@@ -75,9 +76,9 @@ TEST_P(TransportTest, ServerSeesClientAddressAndEndOfStream) {
   run([&](asio::any_io_executor executor) -> asio::awaitable<void> {
     auto listener = listen(executor, "127.0.0.1");
     CO_ASSERT(listener != nullptr, "no listener");
-    auto [connected, accepted] = co_await (
+    auto both = co_await (
         connect(executor, client_url(*listener, "127.0.0.1"), Certificates::get().client()) &&
-        [&]() -> asio::awaitable<std::unique_ptr<Stream>> {
+            [&]() -> asio::awaitable<std::unique_ptr<Stream>> {
           auto [ec, stream] = co_await listener->accept();
           EXPECT_FALSE(ec) << ec.message();
           if (!ec) {
@@ -86,6 +87,8 @@ TEST_P(TransportTest, ServerSeesClientAddressAndEndOfStream) {
           }
           co_return std::move(stream);
         }());
+    ConnectResult& connected = std::get<0>(both);
+    std::unique_ptr<Stream>& accepted = std::get<1>(both);
     CO_ASSERT(connected.ok(), connected.error);
     CO_ASSERT(accepted != nullptr, "nothing accepted");
     EXPECT_EQ(accepted->transport(), transport_of(GetParam()));
@@ -119,8 +122,8 @@ TEST_P(TransportTest, TimerCancelsPendingRead) {
           if (!ec && !co_await stream->handshake()) accepted = std::move(stream);
         },
         asio::detached);
-    ConnectResult connected =
-        co_await connect(executor, client_url(*listener, "localhost"), Certificates::get().client());
+    ConnectResult connected = co_await connect(executor, client_url(*listener, "localhost"),
+                                               Certificates::get().client());
     CO_ASSERT(connected.ok(), connected.error);
 
     std::array<char, 16> buffer{};
@@ -167,8 +170,8 @@ TEST_P(TransportTest, CloseEndsPendingReadPromptly) {
     auto listener = listen(executor, "127.0.0.1");
     CO_ASSERT(listener != nullptr, "no listener");
     asio::co_spawn(executor, echo_server(*listener), asio::detached);
-    ConnectResult connected =
-        co_await connect(executor, client_url(*listener, "localhost"), Certificates::get().client());
+    ConnectResult connected = co_await connect(executor, client_url(*listener, "localhost"),
+                                               Certificates::get().client());
     CO_ASSERT(connected.ok(), connected.error);
     Stream& stream = *connected.stream;
     const auto start = std::chrono::steady_clock::now();

@@ -125,19 +125,22 @@ TEST(Url, Errors) {
   EXPECT_EQ(parse_error("mqtt://::1"),
             "broker URL 'mqtt://::1': an IPv6 address must be in brackets, as in "
             "mqtt://[::1]:1883");
-  EXPECT_EQ(parse_error("mqtt://[::1"), "broker URL 'mqtt://[::1': missing ']' after the IPv6 address");
+  EXPECT_EQ(parse_error("mqtt://[::1"),
+            "broker URL 'mqtt://[::1': missing ']' after the IPv6 address");
   EXPECT_EQ(parse_error("mqtt://[zz::1]"),
             "broker URL 'mqtt://[zz::1]': 'zz::1' is not a valid IPv6 address");
   EXPECT_EQ(parse_error("mqtt://[::1]x"),
             "broker URL 'mqtt://[::1]x': unexpected 'x' after the IPv6 address");
-  EXPECT_EQ(parse_error("mqtt://h^st"), "broker URL 'mqtt://h^st': invalid character '^' in host 'h^st'");
+  EXPECT_EQ(parse_error("mqtt://h^st"),
+            "broker URL 'mqtt://h^st': invalid character '^' in host 'h^st'");
   EXPECT_EQ(parse_error("mqtt://h/topic"),
             "broker URL 'mqtt://h/topic': mqtt:// URLs have no path ('/topic'): paths are for "
             "ws:// and wss://");
   EXPECT_EQ(parse_error("mqtts://h?x"),
             "broker URL 'mqtts://h?x': mqtts:// URLs have no path ('?x'): paths are for ws:// and "
             "wss://");
-  EXPECT_EQ(parse_error("ws://h/p#frag"), "broker URL 'ws://h/p#frag': unexpected fragment '#frag'");
+  EXPECT_EQ(parse_error("ws://h/p#frag"),
+            "broker URL 'ws://h/p#frag': unexpected fragment '#frag'");
   EXPECT_EQ(parse_error("mqtt://h st"),
             "broker URL 'mqtt://h st': contains a space or control character at position 9");
   EXPECT_EQ(parse_error("mqtt://u%4@h"),

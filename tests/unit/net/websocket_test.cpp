@@ -31,7 +31,8 @@ asio::awaitable<Exchange> http_exchange(
   tcp::socket client(executor);
   co_await client.async_connect({asio::ip::make_address("127.0.0.1"), listener->local_port()},
                                 asio::use_awaitable);
-  auto [accept_error, server] = co_await listener->accept();
+  auto [accept_error, accepted] = co_await listener->accept();
+  std::unique_ptr<Stream> server = std::move(accepted);
   EXPECT_FALSE(accept_error);
   if (accept_error) co_return result;
   co_await asio::async_write(client, asio::buffer(request), asio::use_awaitable);
@@ -41,7 +42,9 @@ asio::awaitable<Exchange> http_exchange(
     EXPECT_FALSE(ec) << ec.message();
     result.response.resize(n);
   };
-  auto handshake = [&]() -> asio::awaitable<void> { result.server_error = co_await server->handshake(); };
+  auto handshake = [&]() -> asio::awaitable<void> {
+    result.server_error = co_await server->handshake();
+  };
   co_await (read_head() && handshake());
   if (then) co_await then(client, *server);
   co_return result;
@@ -93,8 +96,7 @@ TEST(WebSocket, OtherSubprotocolsOnlyAreRefused) {
 
 TEST(WebSocket, PlainHttpRequestGets426) {
   run([&](asio::any_io_executor executor) -> asio::awaitable<void> {
-    Exchange result =
-        co_await http_exchange(executor, "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    Exchange result = co_await http_exchange(executor, "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n");
     EXPECT_EQ(result.server_error, TransportError::NotWebSocketUpgrade);
     EXPECT_EQ(result.server_error.message(),
               "the client sent an HTTP request that is not a WebSocket upgrade");
@@ -107,19 +109,23 @@ TEST(WebSocket, PlainHttpRequestGets426) {
 TEST(WebSocket, TextMessageIsAProtocolError) {
   run([&](asio::any_io_executor executor) -> asio::awaitable<void> {
     error_code read_error;
-    co_await http_exchange(executor, upgrade_request("Sec-WebSocket-Protocol: mqtt\r\n"),
-                      [&](tcp::socket& client, Stream& server) -> asio::awaitable<void> {
-                        // A masked text frame "hi" (a client must mask its frames).
-                        const unsigned char mask[4] = {1, 2, 3, 4};
-                        const std::array<unsigned char, 8> frame = {
-                            0x81, 0x82, mask[0], mask[1], mask[2], mask[3],
-                            static_cast<unsigned char>('h' ^ mask[0]),
-                            static_cast<unsigned char>('i' ^ mask[1])};
-                        co_await asio::async_write(client, asio::buffer(frame), asio::use_awaitable);
-                        std::array<char, 16> buffer{};
-                        std::tie(read_error, std::ignore) =
-                            co_await server.read_some(asio::buffer(buffer));
-                      });
+    co_await http_exchange(
+        executor, upgrade_request("Sec-WebSocket-Protocol: mqtt\r\n"),
+        [&](tcp::socket& client, Stream& server) -> asio::awaitable<void> {
+          // A masked text frame "hi" (a client must mask its frames).
+          const unsigned char mask[4] = {1, 2, 3, 4};
+          const std::array<unsigned char, 8> frame = {0x81,
+                                                      0x82,
+                                                      mask[0],
+                                                      mask[1],
+                                                      mask[2],
+                                                      mask[3],
+                                                      static_cast<unsigned char>('h' ^ mask[0]),
+                                                      static_cast<unsigned char>('i' ^ mask[1])};
+          co_await asio::async_write(client, asio::buffer(frame), asio::use_awaitable);
+          std::array<char, 16> buffer{};
+          std::tie(read_error, std::ignore) = co_await server.read_some(asio::buffer(buffer));
+        });
     EXPECT_EQ(read_error, TransportError::WebSocketTextMessage) << read_error.message();
   });
 }
@@ -165,17 +171,18 @@ TEST(WebSocket, ClientOffersMqttAndServerAnswersIt) {
           tcp::socket upstream(executor);
           co_await upstream.async_connect(
               {asio::ip::make_address("127.0.0.1"), listener->local_port()}, asio::use_awaitable);
-          const std::size_t n = co_await asio::async_read_until(
-              peer, asio::dynamic_buffer(request), "\r\n\r\n", asio::use_awaitable);
+          const std::size_t n = co_await asio::async_read_until(peer, asio::dynamic_buffer(request),
+                                                                "\r\n\r\n", asio::use_awaitable);
           co_await asio::async_write(upstream, asio::buffer(request), asio::use_awaitable);
           request.resize(n);
           auto pipe = [](tcp::socket& from, tcp::socket& to) -> asio::awaitable<void> {
             std::array<char, 4096> buffer{};
             for (;;) {
-              auto [ec, size] =
-                  co_await from.async_read_some(asio::buffer(buffer), asio::as_tuple(asio::use_awaitable));
+              auto [ec, size] = co_await from.async_read_some(asio::buffer(buffer),
+                                                              asio::as_tuple(asio::use_awaitable));
               if (ec) co_return;
-              co_await asio::async_write(to, asio::buffer(buffer.data(), size), asio::use_awaitable);
+              co_await asio::async_write(to, asio::buffer(buffer.data(), size),
+                                         asio::use_awaitable);
             }
           };
           co_await (pipe(peer, upstream) || pipe(upstream, peer));
