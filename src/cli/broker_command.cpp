@@ -34,9 +34,10 @@ BrokerCommand::BrokerCommand(CLI::App& parent) {
       "Listeners are URLs: mqtt://HOST:PORT, mqtts://HOST:PORT, ws://HOST:PORT/PATH, "
       "wss://HOST:PORT/PATH\n(IPv6: mqtt://[::]:1883; port 0 picks a free port). Without "
       "--listen: mqtt://127.0.0.1:1883.\n"
-      "Limits: QoS 1/2 messages for an offline or slow session beyond --max-queued are dropped\n"
-      "and counted in $SYS/broker/messages/dropped (the oldest are kept); a publisher whose\n"
-      "subscribers cannot keep up is not read from until they catch up.\n"
+      "Limits: QoS 1/2 messages for an offline or slow session beyond --max-queued are refused\n"
+      "(the oldest are kept; an MQTT 5 publisher gets PUBACK 0x97 Quota exceeded) and counted\n"
+      "in $SYS/broker/messages/dropped; a publisher whose subscribers cannot keep up is not\n"
+      "read from until they catch up.\n"
       "Ctrl-C (SIGINT) or SIGTERM stops the broker cleanly.");
   app_->add_option("-c,--config", config_,
                    "JSON file with any of the settings below, named as the long options without "
