@@ -1,6 +1,7 @@
 // `psos broker`: parses the options, opens the listeners and runs the router until a signal.
 #include "broker_command.hpp"
 
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
@@ -171,6 +172,8 @@ int BrokerCommand::run() {
       return 1;
     }
   }
+  // Logs go to standard error, line by line; standard output carries the listening URLs.
+  spdlog::set_default_logger(spdlog::stderr_color_mt("psos"));
   spdlog::set_level(spdlog::level::from_str(log_level_));
   router::RouterOptions options;
   options.sys_interval_seconds = sys_interval_;
