@@ -16,7 +16,8 @@ set(PSOS_BROKER_TESTS
   test_security 90
   test_lifecycle 60
   test_connections 120
-  test_delivery 60)
+  test_delivery 60
+  test_tls 60)
 
 list(LENGTH PSOS_BROKER_TESTS count)
 math(EXPR last "${count} - 1")
