@@ -32,7 +32,7 @@ asan: setup
 clang: setup
 	@cmake --preset clang >/dev/null
 	@cmake --build --preset clang -j $(JOBS)
-	ctest --preset clang
+	ctest --preset clang -E '^(broker|bench|crosscheck)\.'
 
 # The protocol core alone with -fno-exceptions -fno-rtti, as a microcontroller toolchain would.
 portable: setup

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <string>
 
+#include "bench_command.hpp"
 #include "broker_command.hpp"
 #include "passwd_command.hpp"
 
@@ -24,6 +25,7 @@ int main(int argc, char** argv) {
   help->add_option("command", help_topic, "The command to describe");
   psos::cli::BrokerCommand broker{app};
   psos::cli::PasswdCommand passwd{app};
+  psos::cli::BenchCommand bench{app};
 
   try {
     app.parse(argc, argv);
@@ -34,9 +36,12 @@ int main(int argc, char** argv) {
   }
   if (passwd.selected()) return passwd.run();
   if (broker.selected()) return broker.run();
+  if (bench.selected()) return bench.run();
 
   if (app.got_subcommand(help) || app.get_subcommands().empty()) {
     if (help_topic.empty() || help_topic == "help") {
+      // The top level's help: help() of a parsed app describes the subcommand that was used.
+      app.clear();
       std::fputs(app.help().c_str(), stdout);
       return 0;
     }
