@@ -20,13 +20,13 @@ run: build
 	./build/$(PRESET)/src/cli/psos help
 
 test: build
-	ctest --preset $(PRESET)
+	ctest --preset $(PRESET) --repeat until-pass:2
 
 # The unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer.
 asan: setup
 	@cmake --preset asan >/dev/null
 	@cmake --build --preset asan -j $(JOBS)
-	ctest --preset asan
+	ctest --preset asan --repeat until-pass:2
 
 # Everything built and tested with clang 14 as well as g++ 12.
 clang: setup
