@@ -237,6 +237,12 @@ class OutboundFlows {
     return n;
   }
 
+  // The message of the flow in flight with `packet_id`; nullptr when there is none.
+  const Message* find(std::uint16_t packet_id) const noexcept {
+    const auto found = by_id_.find(packet_id);
+    return found == by_id_.end() ? nullptr : &found->second->message;
+  }
+
   std::size_t in_flight() const noexcept { return in_flight_.size(); }
   std::size_t pending() const noexcept { return pending_.size(); }
   bool empty() const noexcept { return in_flight_.empty() && pending_.empty(); }
