@@ -17,6 +17,11 @@ as it can; at QoS 1 and 2 it keeps up to --inflight messages unacknowledged (few
 Receive Maximum says so). Each subscriber subscribes to --sub-topic (default: --topic) at --qos.
 In both, %i is the client's number: 1..N among publishers, 1..M among subscribers.
 
+With --session-expiry, publishers and subscribers use persistent sessions (a broker with
+persistence stores their subscriptions and queued QoS 1/2 messages); client ids are then worth
+keeping apart from earlier runs' (--client-id), or a resumed session brings old messages (they
+are counted as "not from this run").
+
 Every message carries its publisher, a sequence number and its send time (steady clock) in its
 first 24 bytes, so subscribers measure latency (p50, p90, p99, p99.9: from the write that sends
 a message to the read that brings it) and count lost, duplicate and out-of-order messages; a
@@ -84,6 +89,10 @@ void print_table(const bench::LoadOptions& o, const bench::LoadReport& r) {
     }
     fmt::print("\n");
   }
+  if (o.session_expiry != 0) {
+    fmt::print("  persistent sessions (Clean Start 0, Session Expiry Interval {} s)\n",
+               o.session_expiry);
+  }
   fmt::print("  {} connections ready in {:.2f} s; measured over {:.2f} s\n", r.connected,
              r.connect_seconds, r.seconds);
   if (messages) {
@@ -125,6 +134,7 @@ void print_json(const bench::LoadOptions& o, const bench::LoadReport& r) {
       {"qos", static_cast<unsigned>(o.qos)},
       {"rate", o.rate},
       {"inflight", o.inflight},
+      {"session_expiry", o.session_expiry},
       {"window", r.window},
       {"broker_receive_maximum", r.broker_receive_maximum},
       {"ran", r.ran},
@@ -206,6 +216,10 @@ BenchCommand::BenchCommand(CLI::App& parent) {
       ->check(CLI::IsMember({"5", "3.1.1"}));
   app_->add_option("--client-id", client_prefix_,
                    "Client id prefix (default: psos-bench-PID); ids are PREFIX-pub-%i, ...");
+  app_->add_option("--session-expiry", load_.session_expiry,
+                   "Persistent sessions: Clean Start 0 and this Session Expiry Interval in "
+                   "seconds (MQTT 3.1.1: Clean Session 0); 0: clean sessions")
+      ->capture_default_str();
   app_->add_option("--cafile", load_.ca_file, "CA certificates (PEM) for mqtts:// and wss://");
   app_->add_flag("--insecure", load_.insecure, "Do not verify the broker's certificate");
   app_->add_flag("--json", json_, "Print the result as JSON");

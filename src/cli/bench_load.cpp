@@ -234,6 +234,7 @@ class Load {
   Clock::time_point connect_deadline_{};
   Clock::time_point started_{};
   Clock::time_point last_receipt_{};
+  std::uint64_t created_ns_ = to_ns(Clock::now());  // no message of this run is older
   std::uint64_t unique_ = 0;  // messages received for the first time, for the drain phase
   bool publishing_ = false;
   bool interrupted_ = false;
@@ -291,7 +292,9 @@ asio::awaitable<void> Client::run() {
   mqtt::Connect connect;
   connect.version = options.version;
   connect.client_id = client_id_;
-  connect.clean_start = true;
+  connect.clean_start = options.session_expiry == 0;
+  if (options.session_expiry != 0 && options.version == mqtt::Version::v5)
+    connect.properties.session_expiry_interval = options.session_expiry;
   connect.keep_alive = options.keep_alive;
   if (options.broker.username) connect.username = *options.broker.username;
   if (options.broker.password) connect.password = *options.broker.password;
@@ -826,7 +829,10 @@ Clock::time_point Load::due_time(unsigned slot, std::uint64_t sequence) const {
 
 void Load::on_message(Client& subscriber, std::string_view payload, Clock::time_point arrived) {
   const std::optional<Stamp> stamp = read_stamp(payload);
-  if (!stamp || stamp->publisher >= publishers_.size() || stamp->sequence >= kMaxSequence) {
+  // A persistent session resumed from an earlier run (same client ids) may bring that run's
+  // messages: they were sent before this run began.
+  if (!stamp || stamp->publisher >= publishers_.size() || stamp->sequence >= kMaxSequence ||
+      stamp->sent_ns < created_ns_) {
     ++report_.foreign;
     return;
   }

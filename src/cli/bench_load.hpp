@@ -34,6 +34,10 @@ struct LoadOptions {
   double connect_timeout = 30;  // seconds for all connections to be ready
   unsigned connect_parallelism = 64;
   std::uint16_t keep_alive = 60;
+  // > 0: persistent sessions, as clients that must not lose messages use them: CONNECT with
+  // Clean Start 0 and this Session Expiry Interval in seconds (MQTT 3.1.1: Clean Session 0,
+  // which never expires). 0: clean sessions that end with the connection.
+  std::uint32_t session_expiry = 0;
 };
 
 // One second of the run, for the live progress line.

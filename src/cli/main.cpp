@@ -5,7 +5,13 @@
 
 #include "bench_command.hpp"
 #include "broker_command.hpp"
+#include "check_command.hpp"
+#include "modules_command.hpp"
 #include "passwd_command.hpp"
+#include "pub_command.hpp"
+#include "run_command.hpp"
+#include "schema_command.hpp"
+#include "sub_command.hpp"
 
 namespace {
 
@@ -23,20 +29,35 @@ int main(int argc, char** argv) {
   auto* help = app.add_subcommand("help", "Show help for psos or for one command");
   std::string help_topic;
   help->add_option("command", help_topic, "The command to describe");
+  psos::cli::RunCommand run{app};
   psos::cli::BrokerCommand broker{app};
   psos::cli::PasswdCommand passwd{app};
   psos::cli::BenchCommand bench{app};
+  psos::cli::PubCommand pub{app};
+  psos::cli::SubCommand sub{app};
+  psos::cli::CheckCommand check{app};
+  psos::cli::ModulesCommand modules{app};
+  psos::cli::SchemaCommand schema{app};
 
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     const int status = app.exit(e);
+    // `psos check` promises 2 when it cannot get at the definition, bad usage included.
+    if (status != 0 && check.selected()) return 2;
     // `psos passwd` promises exit status 1 for every error, bad usage included.
-    return status != 0 && passwd.selected() ? 1 : status;
+    // So does `psos pub` / `psos sub`, like mosquitto_pub and mosquitto_sub.
+    return status != 0 && (passwd.selected() || pub.selected() || sub.selected()) ? 1 : status;
   }
+  if (run.selected()) return run.run();
   if (passwd.selected()) return passwd.run();
   if (broker.selected()) return broker.run();
   if (bench.selected()) return bench.run();
+  if (pub.selected()) return pub.run();
+  if (sub.selected()) return sub.run();
+  if (check.selected()) return check.run();
+  if (modules.selected()) return modules.run();
+  if (schema.selected()) return schema.run();
 
   if (app.got_subcommand(help) || app.get_subcommands().empty()) {
     if (help_topic.empty() || help_topic == "help") {

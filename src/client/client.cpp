@@ -332,6 +332,7 @@ struct Client::Impl final : SessionEvents,
 
   // One connection, from DNS to its end; returns why it ended.
   asio::awaitable<std::string> connect_once(Clock::time_point& connected_at) {
+    spdlog::debug("client {}: connecting", options.url.to_string());
     asio::steady_timer timeout(executor, options.connect_timeout);
     auto result = co_await (net::connect(executor, options.url, options.tls) ||
                             timeout.async_wait(use_tuple) || stop_signal.async_wait(use_tuple));
@@ -343,14 +344,20 @@ struct Client::Impl final : SessionEvents,
     net::ConnectResult connected = std::move(std::get<0>(result));
     if (!connected.ok()) co_return connected.error;
     stream = std::move(connected.stream);
+    spdlog::debug("client {}: {} connection made, sending CONNECT", options.url.to_string(),
+                  stream->transport());
     session.connection_started();
     closing = false;
+    closing_at.reset();  // else every connection after the first gets no time to say goodbye
+    half_open = false;
     close_reason.clear();
     last_read = last_write = connection_began = Clock::now();
     ping_outstanding = false;
     co_await (read_loop(connected_at) || write_loop() || watchdog());
     session.connection_lost();
-    co_await stream->close();
+    // A half-open connection will never answer a graceful close: waiting for its FIN would only
+    // delay the reconnect by Stream::kCloseGrace. The socket is closed when the stream goes.
+    if (!half_open) co_await stream->close();
     stream.reset();
     co_return close_reason.empty() ? std::string("connection closed") : close_reason;
   }
@@ -384,6 +391,8 @@ struct Client::Impl final : SessionEvents,
       if (!was_connected && session.connected()) {
         connected_at = Clock::now();
         if (connections++ > 0) ++reconnect_count;
+        spdlog::debug("client {}: connected as {} (session {})", options.url.to_string(),
+                      session.client_id(), session.connack().session_present ? "resumed" : "new");
         set_state(State::Connected, {});
       }
       flush();
@@ -407,6 +416,9 @@ struct Client::Impl final : SessionEvents,
       }
       // Nothing goes out that claims a message the durable queue has not stored yet.
       if (durable) durable->commit();
+      // Once the connection is ending, only what is pending now (a DISCONNECT) goes out: new
+      // publishes would keep a dead connection (half-open) from closing for as long as they come.
+      const bool last = closing;
       session.take_output(writing);
       const auto ec = co_await stream->write(asio::buffer(writing));
       if (ec) {
@@ -415,6 +427,7 @@ struct Client::Impl final : SessionEvents,
         co_return;
       }
       last_write = Clock::now();
+      if (last) co_return;
     }
   }
 
@@ -444,6 +457,7 @@ struct Client::Impl final : SessionEvents,
       }
       if (ka.count() == 0) continue;
       if (now - last_read > ka * 3 / 2) {
+        half_open = true;
         end_connection(fmt::format(
             "nothing received from {} for {} ms (keep-alive {} s): the connection is half-open",
             options.url.to_string(),
@@ -506,6 +520,7 @@ struct Client::Impl final : SessionEvents,
   bool closing = false;
   bool refused = false;
   bool ping_outstanding = false;
+  bool half_open = false;  // this connection ended because nothing came for 1.5 x keep-alive
   bool commit_posted = false;
   std::optional<Clock::time_point> closing_at;
   Clock::time_point last_read{}, last_write{}, connection_began{};

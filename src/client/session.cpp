@@ -266,15 +266,26 @@ std::string Session::on_connack(const mqtt::Connack& c) {
   flows_.set_receive_maximum(options_.version == mqtt::Version::v5 ? connack_.receive_maximum
                                                                    : std::uint16_t{1024});
   if (c.session_present) {
+    // Collected first: a resend larger than this broker's Maximum Packet Size ends its flow in
+    // encode_publish(), which must not happen while for_each_resend() walks the flows.
+    struct Resend {
+      bool pubrel;
+      std::uint16_t packet_id;
+      MessagePtr message;
+    };
+    std::vector<Resend> resends;
     flows_.for_each_resend([&](const mqtt::OutboundPacket<Outgoing>& o) {
-      if (o.type == mqtt::PacketType::Pubrel) {
+      resends.push_back(Resend{o.type == mqtt::PacketType::Pubrel, o.packet_id, o.message.message});
+    });
+    for (const Resend& r : resends) {
+      if (r.pubrel) {
         mqtt::Pubrel rel;
-        rel.packet_id = o.packet_id;
+        rel.packet_id = r.packet_id;
         encode(rel);
       } else {
-        encode_publish(*o.message.message, o.packet_id, true);
+        encode_publish(*r.message, r.packet_id, true);
       }
-    });
+    }
   } else {
     // The broker forgot everything: unacknowledged messages go again as new ones, messages it
     // had accepted (PUBREC) are done, and the subscriptions are made again.
@@ -471,7 +482,10 @@ void Session::send_request(Request& request) {
     mqtt::SubscribeTopic t;
     t.filter = request.filter;
     t.qos = request.options.qos;
-    t.no_local = request.options.no_local;
+    // No Local on a shared subscription is a Protocol Error (v5 3.8.3.1): the broker would
+    // close the connection, and the client would make the same SUBSCRIBE again after every
+    // reconnect. A shared subscription cannot have the option, so it is left out.
+    t.no_local = request.options.no_local && !request.filter.starts_with("$share/");
     t.retain_as_published = request.options.retain_as_published;
     t.retain_handling = request.options.retain_handling;
     s.topics.push_back(t);

@@ -64,6 +64,7 @@ class Connection final : public router::Link, public std::enable_shared_from_thi
   void close() override {
     closing_ = true;
     wake_.cancel();
+    pause_.cancel();  // a reader paused by backpressure wakes up to end the connection
   }
   std::size_t backlog() const noexcept override { return out_.size() + in_write_; }
 
@@ -95,6 +96,7 @@ class Connection final : public router::Link, public std::enable_shared_from_thi
   std::size_t in_write_ = 0;  // bytes of the write in progress
   bool closing_ = false;      // flush what is queued, then close
   bool reader_done_ = false;
+  bool paused_ = false;  // the reader waits for congested subscribers (backpressure)
   bool writer_running_ = false;
   Clock::time_point last_read_{};
   std::string client_;  // client id once known, for logs
@@ -168,7 +170,12 @@ asio::awaitable<void> Connection::read_loop() {
         spdlog::warn("{}: bad packet from {}: {}", who(), stream_->remote_address(),
                      mqtt::to_string(e));
         if (connected_) {
-          disconnect(e.code, e.message);
+          // 0x84 Unsupported Protocol Version comes from a second CONNECT, itself a Protocol
+          // Error; it is a CONNACK code that a DISCONNECT may not carry.
+          disconnect(e.code == mqtt::ReasonCode::UnsupportedProtocolVersion
+                         ? mqtt::ReasonCode::ProtocolError
+                         : e.code,
+                     e.message);
         } else {
           if (e.code == mqtt::ReasonCode::UnsupportedProtocolVersion) {
             // Spec 3.1.2-2 (3.1.1): refuse with CONNACK 0x01, in the 3.1.1 form that clients of
@@ -193,11 +200,17 @@ asio::awaitable<void> Connection::read_loop() {
         }
       }
       if (!on_packet(packet, login)) co_return;
-      if (router_.publisher_should_wait()) {
+      if (connected_ && router_.publisher_should_wait()) {
         // Backpressure: stop reading until the sessions this publisher feeds have drained.
         pause_.expires_at(kForever);
-        router_.when_uncongested([self = shared_from_this()] { self->pause_.cancel(); });
-        co_await pause_.async_wait(use_tuple);
+        paused_ = true;
+        router_.when_uncongested(session_, [self = shared_from_this()] {
+          self->paused_ = false;
+          self->pause_.cancel();
+        });
+        if (paused_ && !closing_) co_await pause_.async_wait(use_tuple);
+        paused_ = false;
+        last_read_ = Clock::now();
       }
     }
     // The decoder no longer refers to the buffer (it copied any partial packet): it may move.
@@ -250,7 +263,9 @@ bool Connection::on_connect(const mqtt::Connect& connect, std::optional<mqtt::Re
 asio::awaitable<void> Connection::watch_keep_alive(std::chrono::milliseconds limit) {
   auto self = shared_from_this();
   while (!reader_done_ && !closing_) {
-    const auto deadline = last_read_ + limit;
+    // A paused reader reads nothing on purpose: the client's silence is not known until it
+    // resumes.
+    const auto deadline = (paused_ ? Clock::now() : last_read_) + limit;
     if (Clock::now() >= deadline) {
       spdlog::info("{}: nothing received for {} ms (1.5 x keep alive): closing", who(),
                    limit.count());

@@ -22,8 +22,12 @@ LocalClient::LocalClient(Router& router, boost::asio::any_io_executor executor,
 
 LocalClient::~LocalClient() {
   *alive_ = false;
-  // Ignored by the router when this link is no longer the session's.
-  if (session_ != 0) router_.connection_lost(session_, *this);
+  // A normal DISCONNECT first (no will, no "unexpectedly"); ignored by the router when this
+  // link is no longer the session's.
+  if (session_ != 0) {
+    router_.handle(session_, *this, mqtt::Disconnect{});
+    router_.connection_lost(session_, *this);
+  }
 }
 
 void LocalClient::subscribe(std::string_view filter, bool no_local) {

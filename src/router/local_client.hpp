@@ -36,6 +36,7 @@ class LocalClient final : public Link {
   void publish(Message message);
 
   bool connected() const noexcept { return session_ != 0; }
+  SessionId session() const noexcept { return session_; }
   std::size_t queued() const noexcept { return inbox_.size(); }
 
   // ---- Link ----

@@ -31,6 +31,9 @@ struct Message {
   std::vector<std::pair<std::string, std::string>> user_properties;
   Clock::time_point received{};  // when the router got it: the start of its expiry interval
   SessionId origin = 0;          // the publishing session (for No Local); 0 = the router itself
+  // Published to `local/<topic>` (RouterOptions::local_prefix): delivered on this node only,
+  // never sent to an uplink.
+  bool local = false;
 
   // Bytes this message holds, for queue limits.
   std::size_t footprint() const noexcept;

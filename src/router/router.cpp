@@ -10,6 +10,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <random>
+#include <utility>
 
 #include "mqtt/topic.hpp"
 #include "router/persist.hpp"
@@ -133,6 +134,7 @@ void Router::load_store() {
     by_client_id_.emplace(s.client_id, &s);
     for (auto& [filter, options] : stored.subscriptions) {
       trie_.add(filter, s.id, options);
+      subscription_changed(s.id, filter, true);
       s.subscriptions.insert_or_assign(filter, options);
     }
     s.outbound.set_receive_maximum(options_.limits.max_inflight);
@@ -184,6 +186,7 @@ ConnectResult Router::connect(Link& link, const mqtt::Connect& c, std::string_vi
                               std::optional<ReasonCode> login) {
   const bool v5 = c.version == Version::v5;
   ++stats_.connections_total;
+  congested_.clear();  // a CONNECT makes no one wait (a will it ends up publishing included)
   const auto refuse = [&](ReasonCode reason, std::string_view why) {
     spdlog::info("refused {} from {}: {} ({})",
                  c.client_id.empty() ? "<no client id>" : std::string(c.client_id), remote, why,
@@ -198,6 +201,10 @@ ConnectResult Router::connect(Link& link, const mqtt::Connect& c, std::string_vi
 
   if (connected_ >= options_.limits.max_connections)
     return refuse(ReasonCode::ServerBusy, "connection limit reached");
+  // Enhanced authentication is not supported: a CONNECT that asks for it is refused (spec
+  // 4.12: CONNACK 0x8C, then close), so no AUTH exchange can ever be under way.
+  if (v5 && c.properties.authentication_method)
+    return refuse(ReasonCode::BadAuthenticationMethod, "enhanced authentication is not supported");
   if (const ReasonCode result = login ? *login : authenticate(c); result != ReasonCode::Success)
     return refuse(result, c.username ? "wrong user name or password" : "anonymous not allowed");
 
@@ -307,7 +314,9 @@ ConnectResult Router::connect(Link& link, const mqtt::Connect& c, std::string_vi
     if (override_keep_alive) p.server_keep_alive = keep_alive;
   }
   link.send(ack);
-  spdlog::info("{} connected from {} ({}, keep alive {} s, {}{})", s.client_id, remote,
+  // In-process sessions (services) come and go with the node: not news at info level.
+  spdlog::log(remote == "in-process" ? spdlog::level::debug : spdlog::level::info,
+              "{} connected from {} ({}, keep alive {} s, {}{})", s.client_id, remote,
                version_name(c.version), keep_alive,
                present ? "session resumed" : (c.clean_start ? "clean start" : "new session"),
                s.username ? ", user " + *s.username : std::string());
@@ -343,9 +352,15 @@ Session* Router::find(SessionId id, const Link& link) noexcept {
 }
 
 void Router::handle(SessionId id, Link& link, const mqtt::Packet& packet) {
+  congested_.clear();  // publisher_should_wait() is about this packet alone
   Session* session = find(id, link);
   if (session == nullptr) return;
-  Session& s = *session;
+  handling_ = id;
+  dispatch(*session, packet);
+  handling_ = 0;
+}
+
+void Router::dispatch(Session& s, const mqtt::Packet& packet) {
   switch (mqtt::type_of(packet)) {
     case mqtt::PacketType::Publish:
       on_publish(s, std::get<mqtt::Publish>(packet));
@@ -421,8 +436,11 @@ void Router::handle(SessionId id, Link& link, const mqtt::Packet& packet) {
     case mqtt::PacketType::Connect:
       return protocol_error(s, ReasonCode::ProtocolError, "second CONNECT on one connection");
     case mqtt::PacketType::Auth:
-      return protocol_error(s, ReasonCode::BadAuthenticationMethod,
-                            "enhanced authentication (AUTH) is not supported");
+      // The CONNECT had no Authentication Method (connect() refuses one), so an AUTH is a
+      // Protocol Error (spec 4.12). 0x8C Bad authentication method is a CONNACK code only: a
+      // DISCONNECT may not carry it.
+      return protocol_error(s, ReasonCode::ProtocolError,
+                            "AUTH without an Authentication Method in CONNECT");
     default:
       return protocol_error(s, ReasonCode::ProtocolError, "a packet only a server sends");
   }
@@ -467,7 +485,6 @@ void Router::protocol_error(Session& s, ReasonCode reason, const char* why) {
 }
 
 void Router::on_publish(Session& s, const mqtt::Publish& p) {
-  congested_.clear();
   const bool v5 = s.version == Version::v5;
   if (!p.properties.subscription_identifiers.empty())
     return protocol_error(s, ReasonCode::ProtocolError,
@@ -514,7 +531,7 @@ void Router::on_publish(Session& s, const mqtt::Publish& p) {
   }
 
   ++stats_.messages_received;
-  MessagePtr message = make_message(p, topic, s.id, Clock::now());
+  MessagePtr message = localize(make_message(p, topic, s.id, Clock::now()));
   if (message->retain) store_retained(message);
   route(message);
   acknowledge(queue_full_        ? ReasonCode::QuotaExceeded
@@ -553,6 +570,7 @@ void Router::on_subscribe(Session& s, const mqtt::Subscribe& p) {
                                             t.retain_handling, identifier};
     const bool is_new = trie_.add(t.filter, s.id, options);
     s.subscriptions.insert_or_assign(std::string(t.filter), options);
+    if (is_new) subscription_changed(s.id, std::string(t.filter), true);
     if (s.stored) {
       store_->put_subscription(s.client_id, t.filter, options);
       schedule_commit();
@@ -575,6 +593,7 @@ void Router::on_unsubscribe(Session& s, const mqtt::Unsubscribe& p) {
     const bool existed = trie_.remove(filter, s.id);
     if (auto it = s.subscriptions.find(filter); it != s.subscriptions.end())
       s.subscriptions.erase(it);
+    if (existed) subscription_changed(s.id, std::string(filter), false);
     if (s.stored) {
       store_->erase_subscription(s.client_id, filter);
       schedule_commit();
@@ -587,10 +606,39 @@ void Router::on_unsubscribe(Session& s, const mqtt::Unsubscribe& p) {
 
 // ---------------------------------------------------------------- routing
 
+MessagePtr Router::localize(MessagePtr message) const {
+  const std::string& prefix = options_.local_prefix;
+  if (prefix.empty() || message->topic.size() <= prefix.size() ||
+      message->topic.compare(0, prefix.size(), prefix) != 0)
+    return message;
+  auto local = std::make_shared<Message>(*message);
+  local->topic.erase(0, prefix.size());
+  local->local = true;
+  return local;
+}
+
+void Router::observe_subscriptions(SubscriptionObserver observer) {
+  subscription_observer_ = std::move(observer);
+  if (!subscription_observer_) return;
+  for (const auto& [id, session] : sessions_)
+    for (const auto& [filter, options] : session->subscriptions)
+      subscription_observer_(id, filter, true);
+}
+
+void Router::subscription_changed(SessionId session, const std::string& filter, bool added) {
+  if (subscription_observer_) subscription_observer_(session, filter, added);
+}
+
 void Router::publish(MessagePtr message) {
-  congested_.clear();
+  message = localize(std::move(message));
+  // The router's own messages (wills, $SYS, in-process sessions) pause no one, and leave what
+  // publisher_should_wait() says about the packet being handled as it was.
+  auto congested = std::exchange(congested_, {});
+  const SessionId handling = std::exchange(handling_, 0);
   if (message->retain) store_retained(message);
   route(message);
+  congested_ = std::move(congested);
+  handling_ = handling;
 }
 
 void Router::route(const MessagePtr& message) {
@@ -672,7 +720,8 @@ void Router::deliver(Session& s, Delivery d) {
     (void)s.outbound.enqueue(d.qos, std::move(d));
     pump(s);
   }
-  if (congested(s)) congested_.push_back(s.id);
+  // A publisher never waits for itself, nor for a session that waits in turn (no cycles).
+  if (s.id != handling_ && !s.paused && congested(s)) congested_.push_back(s.id);
 }
 
 void Router::pump(Session& s) {
@@ -698,21 +747,35 @@ bool Router::congested(const Session& s) const noexcept {
                                s.outbound.pending() > options_.limits.max_queued_messages / 2);
 }
 
-void Router::when_uncongested(std::function<void()> resume) {
+void Router::when_uncongested(SessionId publisher, std::function<void()> resume) {
   std::sort(congested_.begin(), congested_.end());
   congested_.erase(std::unique(congested_.begin(), congested_.end()), congested_.end());
-  if (congested_.empty()) {
+  const auto it = sessions_.find(publisher);
+  if (congested_.empty() || it == sessions_.end()) {
+    congested_.clear();
     resume();
     return;
   }
+  Session& s = *it->second;
+  s.paused = true;
   struct Countdown {
     std::size_t left;
+    SessionId publisher;
+    std::uint64_t pause;
     std::function<void()> resume;
   };
-  auto countdown = std::make_shared<Countdown>(Countdown{congested_.size(), std::move(resume)});
+  auto countdown = std::make_shared<Countdown>();
+  countdown->left = congested_.size();
+  countdown->publisher = publisher;
+  countdown->pause = ++s.pauses;
+  countdown->resume = std::move(resume);
   for (SessionId id : congested_) {
-    waiting_on_[id].push_back([countdown] {
-      if (--countdown->left == 0) countdown->resume();
+    waiting_on_[id].push_back([this, countdown] {
+      if (--countdown->left != 0) return;
+      const auto found = sessions_.find(countdown->publisher);
+      if (found != sessions_.end() && found->second->pauses == countdown->pause)
+        found->second->paused = false;
+      countdown->resume();
     });
   }
   congested_.clear();
@@ -776,6 +839,8 @@ void Router::connection_lost(SessionId id, Link& link) {
 void Router::lose_link(Session& s) {
   s.link = nullptr;
   --connected_;
+  s.paused = false;  // its reader is gone; a pause still counting down is not its next one
+  ++s.pauses;
   const bool normal = s.normal_disconnect;
   s.normal_disconnect = false;
   spdlog::info("{} disconnected{}", s.client_id, normal ? "" : " unexpectedly");
@@ -839,6 +904,7 @@ void Router::end_session(Session& s) {
   cancel_timer(timers_->will, id);
   cancel_timer(timers_->expiry, id);
   trie_.remove_all(id);
+  for (const auto& [filter, options] : s.subscriptions) subscription_changed(id, filter, false);
   if (s.link != nullptr) --connected_;
   if (s.stored) {
     store_->erase_session(s.client_id);

@@ -58,7 +58,14 @@ struct RouterOptions {
   std::shared_ptr<const Acl> acl;
   // Where retained messages and persistent sessions are kept (--data); null: in memory only.
   std::shared_ptr<Store> store;
+  // A node's router: a publish to `<local_prefix>T` is delivered to this node's subscribers of T
+  // and never leaves the node (DESIGN.md "local topic"). Empty (psos broker): no such rule.
+  std::string local_prefix;
 };
+
+// Told when a session adds or removes a subscription (the uplink mirrors them).
+using SubscriptionObserver =
+    std::function<void(SessionId session, const std::string& filter, bool added)>;
 
 struct RouterStats {
   std::uint64_t messages_received = 0;
@@ -109,14 +116,21 @@ class Router {
   // Packet Size): the flow ends as if delivered (spec 3.1.2.11.4) and is counted as dropped.
   void publish_discarded(SessionId session, Link& link, std::uint16_t packet_id);
 
-  // Flow control: after handle(PUBLISH) returns, the sessions that are congested and the
-  // publisher should wait for. `resume` is called once when none of them is congested any more
-  // (drained, disconnected or gone).
+  // Flow control. After handle() returns: whether the packet it handled (a PUBLISH) was queued
+  // for congested sessions, so that the caller should stop reading from that session until they
+  // drain. It is about that one packet only (false after any other), and it never names the
+  // publisher's own session (it drains by reading the very PUBACKs a pause would leave unread)
+  // nor a session whose own connection is paused (waiting for it could close a cycle of
+  // clients that feed each other, each waiting for the next forever).
   bool publisher_should_wait() const noexcept { return !congested_.empty(); }
-  void when_uncongested(std::function<void()> resume);
+  // Right after such a handle(): `publisher` is paused; `resume` is called once when none of
+  // the sessions it waits for is congested any more (drained, disconnected or gone).
+  void when_uncongested(SessionId publisher, std::function<void()> resume);
 
   // ---- in-process API and the router's own messages ----
   void publish(MessagePtr message);
+  // Calls `observer` for every subscription that exists now, then for every change.
+  void observe_subscriptions(SubscriptionObserver observer);
 
   // ---- observation ----
   const RouterStats& stats() const noexcept { return stats_; }
@@ -138,6 +152,7 @@ class Router {
  private:
   struct Timers;
 
+  void dispatch(Session& session, const mqtt::Packet& packet);
   void on_publish(Session& session, const mqtt::Publish& packet);
   void on_subscribe(Session& session, const mqtt::Subscribe& packet);
   void on_unsubscribe(Session& session, const mqtt::Unsubscribe& packet);
@@ -168,6 +183,9 @@ class Router {
   void persist_session(Session& session, std::int64_t disconnected_at);
   void schedule_expiry(Session& session, std::chrono::seconds after);
   void publish_sys();
+  // A message published to local_prefix + T becomes a local message on T.
+  MessagePtr localize(MessagePtr message) const;
+  void subscription_changed(SessionId session, const std::string& filter, bool added);
 
   boost::asio::any_io_executor executor_;
   RouterOptions options_;
@@ -188,11 +206,14 @@ class Router {
   std::vector<Match> matches_;
   // Set by route() when a session's queue was full and refused the message (v5: 0x97).
   bool queue_full_ = false;
+  // The congested sessions the packet being handled was queued for (publisher_should_wait()).
   std::vector<SessionId> congested_;
+  SessionId handling_ = 0;  // the session whose packet handle() is handling
   std::unordered_map<SessionId, std::vector<std::function<void()>>> waiting_on_;
   std::unique_ptr<Timers> timers_;
   Store* store_ = nullptr;  // options_.store
   bool commit_posted_ = false;
+  SubscriptionObserver subscription_observer_;
 };
 
 }  // namespace psos::router

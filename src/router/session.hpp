@@ -64,6 +64,10 @@ struct Session {
   bool normal_disconnect = false;  // a DISCONNECT without "with will" ended the connection
   bool stored = false;             // kept in the router's Store (persistent, with --data)
   std::uint64_t next_seq = 1;
+  // Its connection stopped reading until sessions it published to drain (backpressure); no
+  // publisher waits for a paused session. `pauses` tells the current pause from earlier ones.
+  bool paused = false;
+  std::uint64_t pauses = 0;
 
   std::uint64_t dropped = 0;  // messages this session lost to limits (also counted router-wide)
   bool connected() const noexcept { return link != nullptr; }

@@ -5,8 +5,9 @@ the client, assigned client identifiers, limits (connections, queued messages), 
 
 import time
 
-from brokertest import (DISCONNECT, PUBACK, PUBCOMP, PUBREC, PUBREL, BrokerTestCase, RawClient,
-                        ack_packet, encode_properties, main, packet, subscribe_packet)
+from brokertest import (DISCONNECT, PINGREQ, PUBACK, PUBCOMP, PUBLISH, PUBREC, PUBREL,
+                        BrokerTestCase, RawClient, ack_packet, encode_properties, main, packet,
+                        subscribe_packet)
 
 RECEIVE_MAXIMUM, ASSIGNED_CLIENT_ID, TOPIC_ALIAS_MAXIMUM, TOPIC_ALIAS = 0x21, 0x12, 0x22, 0x23
 MAXIMUM_PACKET_SIZE, SESSION_EXPIRY, MESSAGE_EXPIRY = 0x27, 0x11, 0x02
@@ -266,6 +267,87 @@ class SlowConsumer(Delivery):
         pub = self.publisher()
         self.assertEqual(self.publish_acked(pub, "other", "unaffected").reason, 0)
         self.assertEqual([p.payload for p in sub.receive_publishes(1)], [b"unaffected"])
+
+
+class Backpressure(Delivery):
+    """Clients that publish to what they (or each other) subscribe to, and fall behind: the
+    broker pauses publishers feeding a congested session, but must never pause one that would
+    thereby stop reading the PUBACKs that drain it."""
+    QUEUED = 10  # a session is congested past QUEUED / 2 messages behind its window
+    extra = ("--max-queued", str(QUEUED))
+
+    def slow(self, client_id):
+        return self.raw(client_id, props=[(RECEIVE_MAXIMUM, 1)])
+
+    def exchange(self, clients, publishes, timeout=5.0):
+        """Reads every client round robin, acknowledging what it receives, until each got
+        `publishes` PUBLISH packets and a PUBACK for each of its own; returns (payloads
+        received, PUBACK reasons) per client."""
+        got = {c: [] for c in clients}
+        acks = {c: [] for c in clients}
+        deadline = time.monotonic() + timeout
+        while any(len(got[c]) < publishes or len(acks[c]) < publishes for c in clients):
+            if time.monotonic() > deadline:
+                self.fail("stalled: %r" % [(len(got[c]), len(acks[c])) for c in clients])
+            for c in clients:
+                pkt = c.read_packet(0.02)
+                if pkt is None:
+                    continue
+                if pkt.kind == PUBLISH:
+                    got[c].append(pkt.payload)
+                    c.send(ack_packet(PUBACK, pkt.packet_id))
+                elif pkt.kind == PUBACK:
+                    acks[c].append(pkt.reason)
+        return [(got[c], acks[c]) for c in clients]
+
+    def test_publisher_subscribed_to_its_own_topic(self):
+        loop = self.slow("loop")
+        loop.subscribe("loop/t", qos=1)
+        count = self.QUEUED  # 1 in flight + 9 queued: congested, never over the limit
+        for i in range(count):
+            loop.publish("loop/t", str(i), qos=1, packet_id=i + 1)
+        [(got, acks)] = self.exchange([loop], count)
+        self.assertEqual(got, [str(i).encode() for i in range(count)])
+        self.assertEqual(acks, [0] * count)
+
+    def test_two_clients_feeding_each_other(self):
+        a, b = self.slow("a"), self.slow("b")
+        a.subscribe("to/a", qos=1)
+        b.subscribe("to/b", qos=1)
+        count = self.QUEUED
+        for i in range(count):
+            b.publish("to/a", "b%d" % i, qos=1, packet_id=i + 1)
+        for i in range(count):
+            a.publish("to/b", "a%d" % i, qos=1, packet_id=i + 1)
+        (a_got, a_acks), (b_got, b_acks) = self.exchange([a, b], count)
+        self.assertEqual(a_got, [b"b%d" % i for i in range(count)])
+        self.assertEqual(b_got, [b"a%d" % i for i in range(count)])
+        self.assertEqual(a_acks + b_acks, [0] * (2 * count))
+
+    def test_paused_publisher_is_not_timed_out_by_keep_alive(self):
+        # A publisher paused longer than 1.5 x its keep alive is not disconnected for silence:
+        # it spoke, the broker did not listen.
+        stuck = self.slow("stuck")
+        stuck.subscribe("stuck/t", qos=1)  # and never acknowledges
+        pub = self.raw("pub", keep_alive=1)
+        for i in range(self.QUEUED):
+            pub.publish("stuck/t", str(i), qos=1, packet_id=i + 1)
+        acks = []
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline:
+            pub.send(packet(PINGREQ, 0, b""))
+            pkt = pub.read_packet(0.5)  # raises Closed if the broker hung up
+            if pkt is not None and pkt.kind == PUBACK:
+                acks.append(pkt.reason)
+        self.assertLess(len(acks), self.QUEUED, "the publisher was never paused")
+        got = stuck.receive_publishes(self.QUEUED)
+        self.assertEqual(len(got), self.QUEUED)
+        while len(acks) < self.QUEUED:
+            pkt = pub.read_packet(5)
+            self.assertIsNotNone(pkt, "the publisher was not resumed")
+            if pkt.kind == PUBACK:
+                acks.append(pkt.reason)
+        self.assertEqual(acks, [0] * self.QUEUED)
 
 
 class Limits(Delivery):

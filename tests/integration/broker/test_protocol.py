@@ -5,9 +5,11 @@ while a bystander subscriber keeps receiving and the broker keeps running."""
 import struct
 import subprocess
 
-from brokertest import (CONNACK, CONNECT, DISCONNECT, MAXIMUM_PACKET_SIZE, PINGREQ, PUBACK,
+from brokertest import (AUTH, CONNACK, CONNECT, DISCONNECT, MAXIMUM_PACKET_SIZE, PINGREQ, PUBACK,
                         BrokerTestCase, RawClient, connect_packet, encode_properties, main,
                         mqtt_string, packet, publish_packet, subscribe_packet, varint)
+
+AUTHENTICATION_METHOD = 0x15
 
 PROTOCOL_ERROR, MALFORMED, TOPIC_NAME_INVALID, PACKET_TOO_LARGE = 0x82, 0x81, 0x90, 0x95
 
@@ -72,6 +74,28 @@ class ProtocolEdgeCases(BrokerTestCase):
         client = self.offender(version=4)
         client.send(connect_packet("offender", version=4))
         self.assertDisconnected(client, PROTOCOL_ERROR)
+
+    def test_second_connect_with_unsupported_version(self):
+        # The decoder's 0x84 (Unsupported Protocol Version) is a CONNACK code: the DISCONNECT
+        # says Protocol Error (found alongside the fuzz finding below).
+        client = self.offender()
+        body = mqtt_string("MQTT") + bytes([6, 2]) + struct.pack("!H", 60)
+        client.send(packet(CONNECT, 0, body + varint(0) + mqtt_string("offender")))
+        self.assertDisconnected(client, PROTOCOL_ERROR)
+
+    def test_auth_without_authentication_method(self):
+        # fuzz/fuzz_router_session: the broker answered DISCONNECT 0x8C (Bad authentication
+        # method), a reason code a DISCONNECT may not carry.
+        client = self.offender()
+        client.send(packet(AUTH, 0, b""))
+        self.assertDisconnected(client, PROTOCOL_ERROR)
+
+    def test_connect_with_authentication_method(self):
+        # Enhanced authentication is not supported: CONNACK 0x8C, then close (spec 4.12).
+        client = self.offender(client_id=None)
+        client.send(connect_packet("scram", props=[(AUTHENTICATION_METHOD, "SCRAM-SHA-1")]))
+        packets = client.expect_closed()
+        self.assertEqual([(p.kind, p.reason) for p in packets], [(CONNACK, 0x8C)])
 
     def test_wildcard_in_publish_topic(self):
         for version in (5, 4):

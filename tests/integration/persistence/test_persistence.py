@@ -5,10 +5,12 @@ acknowledged reaches the persistent subscriber, and no QoS 2 message arrives twi
 Run with /usr/bin/python3 (Debian's python3-paho-mqtt). CTest sets PSOS_BINARY.
 """
 
+import json
 import os
 import shutil
 import signal
 import socket
+import subprocess
 import sys
 import tempfile
 import threading
@@ -145,6 +147,34 @@ class PersistenceTest(brokertest.BrokerTestCase):
         time.sleep(0.2)
         self.maxDiff = None
         self.assertEqual(got, {f"keep/{i}": f"v{i}" for i in range(50) if i != 7})
+
+    def bench(self, port, *args):
+        command = [brokertest.psos_binary(), "bench", "--broker", f"mqtt://127.0.0.1:{port}",
+                   "--json", "--quiet", *args]
+        run = subprocess.run(command, capture_output=True, text=True, timeout=60)
+        self.assertEqual(run.returncode, 0, run.stderr)
+        return json.loads(run.stdout)
+
+    def test_bench_with_persistent_sessions(self):
+        # psos bench --session-expiry (scripts/bench_broker --persistence): its sessions are
+        # stored, survive a restart and are resumed by the next run with the same client ids.
+        data = tempfile.mkdtemp(prefix="psos-data-")
+        self.addCleanup(shutil.rmtree, data, True)
+        port = free_port()
+        broker = self.start(port, data)
+        load = ("--pub", "4", "--sub", "1", "--topic", "pb/%i", "--sub-topic", "pb/+",
+                "--qos", "1", "--rate", "200", "--duration", "1", "--session-expiry", "60",
+                "--client-id", "persist-bench")
+        for run in range(2):
+            r = self.bench(port, *load)
+            self.assertGreater(r["sent"], 0)
+            self.assertEqual((r["received"], r["lost"], r["duplicates"], r["foreign"]),
+                             (r["sent"], 0, 0, 0), f"run {run + 1}")
+            self.assertEqual(r["session_expiry"], 60)
+            self.assertEqual(broker.terminate(), 0)
+            broker = self.start(port, data)
+            self.assertTrue(brokertest.wait_until(
+                lambda: "and 5 sessions with" in broker.log_text(), 5), broker.log_text())
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "mqtt/codec.hpp"
 #include "router/security/acl.hpp"
 
 namespace psos::router {
@@ -326,6 +327,168 @@ TEST_F(RouterTest, MessageThatExpiredInAConnectedSessionsQueueIsNotSent) {
   ASSERT_EQ(link.payloads(), (std::vector<std::string>{"first"}));
   router().handle(id, link, mqtt::Puback{.packet_id = link.publishes[0].packet_id});
   EXPECT_EQ(link.payloads(), (std::vector<std::string>{"first", "last"}));
+}
+
+// ---- backpressure (Router::publisher_should_wait)
+
+// Congestion without sockets: a FakeLink has no backlog, so a session is congested when more
+// than max_queued_messages / 2 messages wait behind its window (Receive Maximum 1 here).
+class BackpressureTest : public RouterTest {
+ protected:
+  BackpressureTest() { options.limits.max_queued_messages = 4; }
+
+  // Publishes `count` QoS 1 messages on `topic`; true if the router asked to pause after any.
+  bool flood(SessionId id, FakeLink& link, std::string_view topic, int count) {
+    bool waited = false;
+    for (int i = 0; i < count; ++i) {
+      publish(id, link, topic, std::to_string(i), QoS::AtLeastOnce, next_id_++);
+      waited = waited || router().publisher_should_wait();
+    }
+    return waited;
+  }
+  // Acknowledges what `link` was sent (and what that lets the router send next).
+  void ack_all(SessionId id, FakeLink& link) {
+    for (std::size_t i = 0; i < link.publishes.size(); ++i)
+      router().handle(id, link, mqtt::Puback{.packet_id = link.publishes[i].packet_id});
+  }
+
+  std::uint16_t next_id_ = 1;
+};
+
+TEST_F(BackpressureTest, ASlowSubscriberPausesItsPublisher) {
+  FakeLink sub_link, pub_link;
+  const SessionId sub = connect(sub_link, "sub", {.receive_maximum = 1});
+  subscribe(sub, sub_link, "t", QoS::AtLeastOnce);
+  const SessionId pub = connect(pub_link, "pub");
+  EXPECT_TRUE(flood(pub, pub_link, "t", 4));
+  bool resumed = false;
+  router().when_uncongested(pub, [&] { resumed = true; });
+  EXPECT_FALSE(resumed);
+  ack_all(sub, sub_link);
+  EXPECT_TRUE(resumed);
+  EXPECT_EQ(sub_link.publishes.size(), 4u);
+}
+
+TEST_F(BackpressureTest, APublisherNeverWaitsForItsOwnSubscription) {
+  // It would stop reading the very PUBACKs that drain its queue: a self-deadlock.
+  FakeLink link;
+  const SessionId self = connect(link, "loop", {.receive_maximum = 1});
+  subscribe(self, link, "loop/t", QoS::AtLeastOnce);
+  EXPECT_FALSE(flood(self, link, "loop/t", 4));
+  // Its session is congested all the same: another publisher does wait for it.
+  FakeLink other_link;
+  EXPECT_TRUE(flood(connect(other_link, "other"), other_link, "loop/t", 1));
+}
+
+TEST_F(BackpressureTest, RetainedMessagesOnSubscribeNeverPauseTheSubscriber) {
+  FakeLink pub_link;
+  const SessionId pub = connect(pub_link, "pub");
+  for (int i = 0; i < 4; ++i)
+    publish(pub, pub_link, "r/" + std::to_string(i), "kept", QoS::AtLeastOnce, 1, true);
+  FakeLink link;
+  const SessionId sub = connect(link, "sub", {.receive_maximum = 1});
+  subscribe(sub, link, "r/#", QoS::AtLeastOnce);
+  EXPECT_FALSE(router().publisher_should_wait());
+}
+
+TEST_F(BackpressureTest, OnlyTheLastHandledPacketCounts) {
+  FakeLink sub_link, pub_link;
+  const SessionId sub = connect(sub_link, "sub", {.receive_maximum = 1});
+  subscribe(sub, sub_link, "t", QoS::AtLeastOnce);
+  const SessionId pub = connect(pub_link, "pub");
+  EXPECT_TRUE(flood(pub, pub_link, "t", 4));
+  // Not a PUBLISH: nothing to wait for, although the subscriber is still congested.
+  router().handle(pub, pub_link, mqtt::Pingreq{});
+  EXPECT_FALSE(router().publisher_should_wait());
+  // Nor a PUBLISH that no congested session gets.
+  EXPECT_FALSE(flood(pub, pub_link, "elsewhere", 1));
+  // Nor a CONNECT.
+  EXPECT_TRUE(flood(pub, pub_link, "t", 1));
+  FakeLink late;
+  connect(late, "late");
+  EXPECT_FALSE(router().publisher_should_wait());
+}
+
+TEST_F(BackpressureTest, ClientsThatFeedEachOtherDoNotWaitForEachOther) {
+  // a subscribes to what b publishes and the reverse, both slow. Once b waits for a, a must
+  // not wait for b: neither would read the PUBACKs that drain it.
+  FakeLink a_link, b_link;
+  const SessionId a = connect(a_link, "a", {.receive_maximum = 1});
+  const SessionId b = connect(b_link, "b", {.receive_maximum = 1});
+  subscribe(a, a_link, "to/a", QoS::AtLeastOnce);
+  subscribe(b, b_link, "to/b", QoS::AtLeastOnce);
+  ASSERT_TRUE(flood(b, b_link, "to/a", 4));
+  bool b_resumed = false;
+  router().when_uncongested(b, [&] { b_resumed = true; });
+  // b is paused (it reads nothing); b's queue fills all the same.
+  EXPECT_FALSE(flood(a, a_link, "to/b", 4));
+  ack_all(a, a_link);
+  EXPECT_TRUE(b_resumed);
+  ack_all(b, b_link);
+  EXPECT_EQ(a_link.publishes.size(), 4u);
+  EXPECT_EQ(b_link.publishes.size(), 4u);
+  // Resumed, b is waited for again.
+  FakeLink c_link;
+  const SessionId c = connect(c_link, "c");
+  flood(b, b_link, "to/b", 4);  // b's own: no pause, but b is congested now
+  EXPECT_TRUE(flood(c, c_link, "to/b", 1));
+}
+
+TEST_F(BackpressureTest, APausedPublisherThatDisconnectsIsWaitedForAgainOnItsNextConnection) {
+  FakeLink sub_link, first;
+  const SessionId sub = connect(sub_link, "sub", {.receive_maximum = 1});
+  subscribe(sub, sub_link, "t", QoS::AtLeastOnce);
+  const SessionId pub = connect(first, "pub", {.expiry = 60, .receive_maximum = 1});
+  subscribe(pub, first, "back", QoS::AtLeastOnce);
+  ASSERT_TRUE(flood(pub, first, "t", 4));
+  bool resumed = false;
+  router().when_uncongested(pub, [&] { resumed = true; });
+  router().connection_lost(pub, first);
+  FakeLink second;
+  ASSERT_EQ(connect(second, "pub", {.clean = false, .expiry = 60, .receive_maximum = 1}), pub);
+  flood(pub, second, "back", 4);  // congests its own session
+  FakeLink other;
+  EXPECT_TRUE(flood(connect(other, "other"), other, "back", 1));
+  ack_all(sub, sub_link);
+  EXPECT_TRUE(resumed);  // the old connection's pause ends; nothing is left waiting
+}
+
+// ---- what fuzz/fuzz_router_session found
+
+// Whatever the router sends must encode: the fuzz harness checks every packet the same way.
+template <class P>
+void expect_encodes(const P& packet, Version version) {
+  std::string out;
+  const mqtt::Error e = mqtt::encode(mqtt::Packet(packet), version, out);
+  EXPECT_FALSE(e) << mqtt::to_string(e);
+}
+
+TEST_F(RouterTest, AuthAfterConnectIsAProtocolErrorWithADisconnectThatEncodes) {
+  // The fuzzer's input: a v5 client without an Authentication Method sends AUTH. The router
+  // answered DISCONNECT 0x8C (Bad authentication method), a code only CONNACK may carry.
+  FakeLink link;
+  const SessionId id = connect(link, "auth");
+  ASSERT_NE(id, 0u);
+  router().handle(id, link, mqtt::Auth{});
+  ASSERT_EQ(link.sent<mqtt::Disconnect>().size(), 1u);
+  const mqtt::Disconnect d = link.sent<mqtt::Disconnect>()[0];
+  EXPECT_EQ(d.reason, ReasonCode::ProtocolError);
+  expect_encodes(d, Version::v5);
+  EXPECT_TRUE(link.closed);
+}
+
+TEST_F(RouterTest, ConnectAskingForEnhancedAuthenticationIsRefused) {
+  FakeLink link;
+  mqtt::Connect c;
+  c.client_id = "scram";
+  c.properties.authentication_method = "SCRAM-SHA-1";
+  EXPECT_EQ(router().connect(link, c, "test").session, 0u);
+  ASSERT_EQ(link.sent<mqtt::Connack>().size(), 1u);
+  const mqtt::Connack ack = link.sent<mqtt::Connack>()[0];
+  EXPECT_EQ(ack.reason, ReasonCode::BadAuthenticationMethod);
+  expect_encodes(ack, Version::v5);
+  EXPECT_TRUE(link.closed);
+  EXPECT_EQ(router().connected_count(), 0u);
 }
 
 }  // namespace

@@ -108,6 +108,8 @@ class Broker {
     dir_ = std::filesystem::temp_directory_path() /
            ("psos-client-test-" + std::to_string(::getpid()) + "-" + std::to_string(port_));
     std::filesystem::create_directories(dir_);
+    // Mosquitto started as root drops to the mosquitto user, which must be able to save there.
+    std::filesystem::permissions(dir_, std::filesystem::perms::all);
     start();
   }
   ~Broker() {
@@ -123,6 +125,9 @@ class Broker {
       std::ofstream(conf) << "listener " << port_ << " 127.0.0.1\nallow_anonymous true\n"
                           << "persistence true\npersistence_location " << dir_.string() << "/\n"
                           << "max_queued_messages 100000\nmax_inflight_messages 0\n";
+      // For Mosquitto, `extra` holds configuration lines.
+      for (const auto& line : extra_)
+        std::ofstream(conf, std::ios::app) << line << "\n";
       child_.start({"mosquitto", "-c", conf.string()}, log);
     } else {
       std::vector<std::string> args{PSOS_BINARY, "broker",

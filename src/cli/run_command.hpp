@@ -1,0 +1,34 @@
+// `psos run [FILE] [--node NAME] [--uplink URL] [--listen URL]... [--data DIR]`: runs one node of
+// a system definition until Ctrl-C or SIGTERM.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace CLI {
+class App;
+}
+
+namespace psos::cli {
+
+class RunCommand {
+ public:
+  explicit RunCommand(CLI::App& parent);
+  RunCommand(const RunCommand&) = delete;
+  RunCommand& operator=(const RunCommand&) = delete;
+
+  bool selected() const;
+  int run() const;
+
+ private:
+  CLI::App* app_;
+  std::string file_ = "psos.json";
+  std::string node_;
+  std::string uplink_;
+  std::vector<std::string> listen_;
+  std::string data_;
+  std::string secrets_;
+  std::string log_level_ = "info";
+};
+
+}  // namespace psos::cli

@@ -1,0 +1,61 @@
+// What a service's code sees of its node (the module API): its parameters, publish, subscribe with
+// an inbox awaited with co_await, timers, a logger and a state directory. The runtime implements
+// it on an in-process router session; a module is one coroutine `run(Context&)`.
+#pragma once
+
+#include <spdlog/logger.h>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <chrono>
+#include <filesystem>
+#include <string>
+#include <string_view>
+
+#include "modules/spec.hpp"
+#include "router/message.hpp"
+
+namespace psos::modules {
+
+class Context {
+ public:
+  virtual ~Context() = default;
+
+  virtual const std::string& system() const = 0;
+  virtual const std::string& node() const = 0;
+  virtual const std::string& service() const = 0;
+  virtual const Params& params() const = 0;
+
+  // Publishes as this service: delivered to this node's subscribers and, unless the topic starts
+  // with local/, to the uplink. Never blocks.
+  virtual void publish(std::string_view topic, std::string_view payload,
+                       mqtt::QoS qos = mqtt::QoS::AtMostOnce, bool retain = false) = 0;
+  virtual void publish(router::Message message) = 0;
+
+  // Adds a filter to the service's one inbox. Messages the service publishes itself are not
+  // delivered back to it.
+  virtual void subscribe(std::string_view filter) = 0;
+  // The next message of the inbox, in arrival order. Throws (operation_aborted) when the service
+  // is being stopped, which ends run() as it should.
+  virtual boost::asio::awaitable<router::MessagePtr> next() = 0;
+  virtual std::size_t pending() const = 0;
+
+  // Waits; throws (operation_aborted) when the service is being stopped.
+  virtual boost::asio::awaitable<void> sleep(std::chrono::milliseconds duration) = 0;
+  virtual boost::asio::awaitable<void> sleep_until(std::chrono::system_clock::time_point when) = 0;
+
+  // The service's logger: lines read "[service] message".
+  virtual spdlog::logger& log() = 0;
+  // A directory for the service's files (created on first use), kept across restarts.
+  virtual std::filesystem::path state_dir() = 0;
+  virtual boost::asio::any_io_executor executor() = 0;
+};
+
+// A module's code: runs until the service stops (or returns when it has nothing more to do).
+// Throwing marks a failure: the supervisor logs it and restarts the service with backoff.
+using Run = boost::asio::awaitable<void> (*)(Context& context);
+
+// The code of a built-in module; nullptr for a module whose code is not built yet.
+Run find_run(std::string_view module);
+
+}  // namespace psos::modules

@@ -1,0 +1,58 @@
+// `switch`: routes each message to topics by rules over its payload.
+#include "modules/builtin.hpp"
+
+namespace psos::modules {
+
+ModuleSpec switch_spec() {
+  return {
+      .name = "switch",
+      .summary = "Routes messages to topics by rules over their payload",
+      .description =
+          "Each rule tests the payload (or one of its JSON fields) and names the topic a "
+          "matching message goes to, unchanged. Operators: == != < <= > >= compare with value "
+          "(numbers as numbers, anything else as text); between tests value <= x <= to; regex "
+          "matches value as an ECMAScript regular expression; has is true when the field "
+          "exists.",
+      .params =
+          {
+              sub_param("The messages to route"),
+              {.name = "rules",
+               .type = ParamType::ObjectList,
+               .required = true,
+               .description = "The rules, tried in order",
+               .fields =
+                   {
+                       property_param(),
+                       {.name = "op",
+                        .type = ParamType::String,
+                        .required = true,
+                        .description = "How to test",
+                        .allowed = {"==", "!=", "<", "<=", ">", ">=", "between", "regex", "has"}},
+                       {.name = "value",
+                        .type = ParamType::Json,
+                        .description = "What to compare with; the lower bound for between, the "
+                                       "expression for regex; not used by has",
+                        .literal = true},
+                       {.name = "to",
+                        .type = ParamType::Json,
+                        .description = "The upper bound for between",
+                        .literal = true},
+                       pub_param("Where a message that matches this rule goes"),
+                   }},
+              {.name = "mode",
+               .type = ParamType::String,
+               .default_value = "first",
+               .description = "first: a message goes to the first rule that matches; all: to "
+                              "every rule that matches",
+               .allowed = {"first", "all"}},
+              {.name = "otherwise",
+               .type = ParamType::Topic,
+               .description = "Where a message that matches no rule goes; left out, it is "
+                              "dropped"},
+              qos_param(),
+              retain_param(),
+          },
+  };
+}
+
+}  // namespace psos::modules

@@ -1,0 +1,93 @@
+// The system definition, format version 1 (docs/definition.md): reading and checking a file, and
+// expanding one node's part of it into what the runtime starts on that node.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "modules/spec.hpp"
+#include "system/diagnostic.hpp"
+#include "system/json_document.hpp"
+#include "system/secrets.hpp"
+#include "system/template.hpp"
+
+namespace psos::system {
+
+struct BrokerConnection {
+  std::string name;  // its key in "brokers"
+  std::string url;   // templates and secrets expanded
+  std::optional<std::string> username;
+  std::optional<std::string> password;
+  friend bool operator==(const BrokerConnection&, const BrokerConnection&) = default;
+};
+
+struct ServiceDefinition {
+  std::string name;
+  std::string module;
+  bool enabled = true;
+  modules::Params params;
+};
+
+struct NodeDefinition {
+  std::string system;
+  std::string name;
+  // Listener URLs. A node with neither listeners nor an uplink gets the runtime's embedded
+  // default (DESIGN.md); that is the runtime's choice, not filled in here.
+  std::vector<std::string> listen;
+  std::optional<BrokerConnection> uplink;
+  std::vector<ServiceDefinition> services;  // in file order, disabled ones included
+};
+
+class Definition {
+ public:
+  const std::string& file() const { return file_; }
+  const std::string& system() const { return system_; }
+  // The node names, in file order.
+  const std::vector<std::string>& nodes() const { return nodes_; }
+  const JsonDocument& document() const { return document_; }
+  // The file's "defaults" as template names (the valid ones).
+  const TemplateNames& defaults() const { return defaults_; }
+
+ private:
+  friend std::optional<Definition> parse_definition(std::string_view, std::string, Diagnostics&);
+  std::string file_;
+  std::string system_;
+  std::vector<std::string> nodes_;
+  TemplateNames defaults_;
+  JsonDocument document_;
+};
+
+// Reads a definition; `file` names it in diagnostics. Checks what is the same for every node
+// (JSON syntax, format version, top-level keys, defaults, brokers, node names) and appends the
+// problems to `errors`. nullopt when the text is not JSON or not a JSON object; otherwise a
+// definition to expand, even when it has problems, so that all of them are found.
+std::optional<Definition> parse_definition(std::string_view text, std::string file,
+                                           Diagnostics& errors);
+
+// One node's part: its keys and services checked, templates and secrets expanded, parameters
+// normalized with their defaults. nullopt when the node does not exist or has a problem (each
+// appended to `errors`).
+std::optional<NodeDefinition> expand(const Definition& definition, std::string_view node,
+                                     const Secrets& secrets, Diagnostics& errors);
+
+// What `psos check` does: parse, then expand every node; the problems sorted by position, each
+// reported once.
+struct CheckResult {
+  std::optional<Definition> definition;
+  std::vector<NodeDefinition> nodes;  // the nodes that expanded without problems
+  Diagnostics errors;
+  bool valid() const { return definition && errors.empty(); }
+};
+CheckResult check_definition(std::string_view text, std::string file, const Secrets& secrets);
+
+// The keys of a definition's levels, as specs: checking, `psos schema` and the docs use them.
+const std::vector<modules::ParamSpec>& file_keys();
+const std::vector<modules::ParamSpec>& broker_keys();
+const std::vector<modules::ParamSpec>& node_keys();
+
+// Template names the definition itself provides; defaults cannot redefine them.
+inline constexpr std::string_view kBuiltinNames[] = {"system", "node", "service"};
+
+}  // namespace psos::system
