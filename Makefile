@@ -16,8 +16,9 @@ build: setup
 	@cmake --preset $(PRESET) >/dev/null
 	@cmake --build --preset $(PRESET) -j $(JOBS)
 
+# The example system on the embedded default broker (mqtt://127.0.0.1:1883); Ctrl-C stops it.
 run: build
-	./build/$(PRESET)/src/cli/psos help
+	./build/$(PRESET)/src/cli/psos run examples/hello.json
 
 test: build
 	ctest --preset $(PRESET) --repeat until-pass:2

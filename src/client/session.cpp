@@ -115,7 +115,13 @@ std::string Session::on_bytes(std::string_view chunk) {
         return {};
       case mqtt::StreamDecoder::Status::Failed: {
         const mqtt::Error& e = decoder_.error();
-        if (options_.version == mqtt::Version::v5 && connected_) disconnect(e.code);
+        // The decoder's code names the fault, but DISCONNECT allows only some codes (a CONNECT
+        // with a bad version fails with 0x84, which encode() refuses: that threw from here).
+        const ReasonCode reason =
+            e.code == ReasonCode::ProtocolError || e.code == ReasonCode::PacketTooLarge
+                ? e.code
+                : ReasonCode::MalformedPacket;
+        if (options_.version == mqtt::Version::v5 && connected_) disconnect(reason);
         return fail("the broker sent a malformed packet: " + mqtt::to_string(e));
       }
       case mqtt::StreamDecoder::Status::Ready:

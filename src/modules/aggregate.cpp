@@ -1,5 +1,17 @@
 // `aggregate`: min, max, mean, count and sum over the last N messages or the last T.
+#include <algorithm>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <cmath>
+#include <deque>
+#include <limits>
+
 #include "modules/builtin.hpp"
+#include "modules/context.hpp"
+#include "modules/payload_value.hpp"
 
 namespace psos::modules {
 
@@ -40,6 +52,137 @@ ModuleSpec aggregate_spec() {
           },
       .one_of = {{"count", "window"}},
   };
+}
+
+namespace {
+
+namespace asio = boost::asio;
+using Clock = std::chrono::steady_clock;
+
+// A whole number is written as one (22, not 22.0), as the description promises.
+nlohmann::ordered_json number(double x) {
+  if (std::trunc(x) == x && std::abs(x) < 9.0e15) return static_cast<std::int64_t>(x);
+  return x;
+}
+
+// Messages in, results out: a sliding window (emit each) or one window after another (emit
+// window); a time window that is emitted whole is closed by its own coroutine, on time even when
+// no message comes.
+class Aggregator {
+ public:
+  explicit Aggregator(Context& ctx)
+      : ctx_(ctx),
+        pub_(ctx.params().text("pub")),
+        ops_(ctx.params().texts("ops")),
+        count_(ctx.params().has("count") ? static_cast<std::size_t>(ctx.params().integer("count"))
+                                         : 0),
+        window_(ctx.params().has("window") ? ctx.params().duration("window")
+                                           : std::chrono::milliseconds(0)),
+        each_(ctx.params().text("emit") == "each"),
+        property_(ctx.params().text("property")),
+        qos_(static_cast<mqtt::QoS>(ctx.params().integer("qos"))),
+        retain_(ctx.params().boolean("retain")),
+        timer_(ctx.executor()) {}
+
+  bool timed_windows() const { return !each_ && count_ == 0; }
+
+  asio::awaitable<void> receive() {
+    while (true) {
+      const router::MessagePtr m = co_await ctx_.next();
+      const auto value = payload_value(m->payload, property_);
+      const auto x = value ? as_number(*value) : std::nullopt;
+      if (!x) {
+        // Said once, then every thousandth time, so that a stream of them does not flood the log.
+        if (++skipped_ == 1 || skipped_ % 1000 == 0)
+          ctx_.log().warn("skipped a message on {}: no number in it ({} skipped so far)", m->topic,
+                          skipped_);
+        continue;
+      }
+      const auto now = Clock::now();
+      values_.push_back({now, *x});
+      if (count_ > 0 && each_ && values_.size() > count_) values_.pop_front();
+      if (count_ == 0 && each_)
+        while (values_.front().at <= now - window_)
+          values_.pop_front();
+      if (each_) {
+        emit();
+      } else if (count_ > 0 && values_.size() == count_) {
+        emit();
+        values_.clear();
+      }
+    }
+  }
+
+  // Emit window over time: closes a window every `window`, counted from the start.
+  asio::awaitable<void> close_windows() {
+    auto end = Clock::now() + window_;
+    while (true) {
+      timer_.expires_at(end);
+      co_await timer_.async_wait(asio::as_tuple(asio::use_awaitable));
+      if ((co_await asio::this_coro::cancellation_state).cancelled() !=
+          asio::cancellation_type::none)
+        co_return;
+      // An empty window has no mean, min or max: nothing is published for it.
+      if (!values_.empty()) emit();
+      values_.clear();
+      end += window_;
+    }
+  }
+
+ private:
+  struct Sample {
+    Clock::time_point at;
+    double value;
+  };
+
+  void emit() {
+    double sum = 0;
+    double low = std::numeric_limits<double>::infinity();
+    double high = -low;
+    for (const Sample& s : values_) {
+      sum += s.value;
+      low = std::min(low, s.value);
+      high = std::max(high, s.value);
+    }
+    nlohmann::ordered_json out = nlohmann::ordered_json::object();
+    for (const std::string& op : ops_) {
+      if (op == "min") out[op] = number(low);
+      if (op == "max") out[op] = number(high);
+      if (op == "mean") out[op] = number(sum / static_cast<double>(values_.size()));
+      if (op == "count") out[op] = values_.size();
+      if (op == "sum") out[op] = number(sum);
+    }
+    ctx_.publish(pub_, out.dump(), qos_, retain_);
+  }
+
+  Context& ctx_;
+  const std::string pub_;
+  const std::vector<std::string> ops_;
+  const std::size_t count_;  // 0: the window is window_ of time
+  const std::chrono::milliseconds window_;
+  const bool each_;
+  const std::string property_;
+  const mqtt::QoS qos_;
+  const bool retain_;
+  std::deque<Sample> values_;
+  std::uint64_t skipped_ = 0;
+  asio::steady_timer timer_;
+};
+
+}  // namespace
+
+boost::asio::awaitable<void> run_aggregate(Context& ctx) {
+  using namespace boost::asio::experimental::awaitable_operators;
+  for (const std::string& filter : ctx.params().texts("sub"))
+    ctx.subscribe(filter);
+  Aggregator aggregator(ctx);
+  if (aggregator.timed_windows()) {
+    // receive() ends only by throwing when the service stops; && then cancels close_windows() (||
+    // would wait for one of them to succeed).
+    co_await (aggregator.receive() && aggregator.close_windows());
+  } else {
+    co_await aggregator.receive();
+  }
 }
 
 }  // namespace psos::modules

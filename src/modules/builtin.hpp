@@ -26,8 +26,17 @@ ModuleSpec timer_spec();
 
 // The modules' code (modules/context.hpp); find_run() in run.cpp lists them.
 class Context;
+boost::asio::awaitable<void> run_function(Context& context);
+boost::asio::awaitable<void> run_aggregate(Context& context);
+boost::asio::awaitable<void> run_delay(Context& context);
+boost::asio::awaitable<void> run_filter(Context& context);
 boost::asio::awaitable<void> run_log(Context& context);
 boost::asio::awaitable<void> run_pipe(Context& context);
+boost::asio::awaitable<void> run_store(Context& context);
+boost::asio::awaitable<void> run_sysinfo(Context& context);
+boost::asio::awaitable<void> run_sim_dht(Context& context);
+boost::asio::awaitable<void> run_sim_sensor(Context& context);
+boost::asio::awaitable<void> run_switch(Context& context);
 boost::asio::awaitable<void> run_timer(Context& context);
 
 // `sub`: the filters a service subscribes to (required).

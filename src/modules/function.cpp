@@ -1,5 +1,10 @@
 // `function`: Lua 5.4 code run per message, sandboxed and with an instruction limit.
+#include <fstream>
+#include <sstream>
+
 #include "modules/builtin.hpp"
+#include "modules/context.hpp"
+#include "script/script.hpp"
 
 namespace psos::modules {
 
@@ -43,6 +48,55 @@ ModuleSpec function_spec() {
           },
       .one_of = {{"code", "file"}},
   };
+}
+
+namespace {
+
+std::string read_code(const std::string& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) throw std::runtime_error("cannot read the Lua file " + file + ": check the path");
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+}  // namespace
+
+boost::asio::awaitable<void> run_function(Context& ctx) {
+  const Params& p = ctx.params();
+  const std::string code = p.has("code") ? p.text("code") : read_code(p.text("file"));
+  script::ScriptOptions options;
+  options.allow = p.texts("allow");
+  options.instructions = p.integer("instructions");
+  options.print = [&ctx](std::string_view line) { ctx.log().info("{}", line); };
+  // A syntax error ends the service here: the supervisor reports it, with the line.
+  script::Script script(code, std::move(options));
+  const std::string pub = p.has("pub") ? p.text("pub") : std::string();
+  const auto qos = static_cast<mqtt::QoS>(p.integer("qos"));
+  const bool retain = p.boolean("retain");
+  for (const std::string& filter : p.texts("sub"))
+    ctx.subscribe(filter);
+  while (true) {
+    const router::MessagePtr m = co_await ctx.next();
+    std::vector<script::ScriptMessage> out;
+    try {
+      out = script.call({.topic = m->topic, .payload = m->payload});
+    } catch (const script::ScriptError& e) {
+      // One bad message must not stop the service: it is dropped and the error reported.
+      ctx.log().error("{} (on a message on {}, dropped)", e.what(), m->topic);
+      continue;
+    }
+    for (script::ScriptMessage& message : out) {
+      if (message.topic.empty()) message.topic = pub;
+      if (message.topic.empty()) {
+        ctx.log().error(
+            "the code returned a message without a topic and the service has no "
+            "pub: set msg.topic or the service's pub");
+        continue;
+      }
+      ctx.publish(message.topic, message.payload, qos, retain);
+    }
+  }
 }
 
 }  // namespace psos::modules

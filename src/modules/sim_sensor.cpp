@@ -1,5 +1,13 @@
 // `sim.sensor`: a simulated sensor of one value (a random walk), for examples and tests.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <stdexcept>
+
 #include "modules/builtin.hpp"
+#include "modules/context.hpp"
 
 namespace psos::modules {
 
@@ -46,6 +54,42 @@ ModuleSpec sim_sensor_spec() {
                .description = "Seed of the random walk, for repeatable runs; left out, random"},
           },
   };
+}
+
+boost::asio::awaitable<void> run_sim_sensor(Context& ctx) {
+  const Params& p = ctx.params();
+  const std::string& pub = p.text("pub");
+  const auto every = p.duration("every");
+  const double step = p.number("step");
+  const double low = p.has("min") ? p.number("min") : -std::numeric_limits<double>::infinity();
+  const double high = p.has("max") ? p.number("max") : std::numeric_limits<double>::infinity();
+  const std::string& field = p.text("field");
+  if (low > high)
+    throw std::runtime_error("sim.sensor: parameter \"min\" (" + std::to_string(low) +
+                             ") is above \"max\" (" + std::to_string(high) + ")");
+  if (field.empty() && p.has("unit"))
+    throw std::runtime_error(
+        "sim.sensor: parameter \"unit\" needs a field: a bare number has no room for it");
+  double value = std::clamp(p.number("start"), low, high);
+  std::mt19937_64 random(p.has("seed") ? static_cast<std::uint64_t>(p.integer("seed"))
+                                       : std::random_device{}());
+  std::uniform_real_distribution<double> change(-step, step);
+  // Readings keep to the interval set at start, like timer's every.
+  auto next = std::chrono::system_clock::now();
+  while (true) {
+    // Two decimals: as precise as a reading needs to look, and short to read.
+    const double shown = std::round(value * 100) / 100;
+    if (field.empty()) {
+      ctx.publish(pub, nlohmann::json(shown).dump());
+    } else {
+      nlohmann::json reading = {{field, shown}};
+      if (p.has("unit")) reading["unit"] = p.text("unit");
+      ctx.publish(pub, reading.dump());
+    }
+    value = std::clamp(value + change(random), low, high);
+    next += every;
+    co_await ctx.sleep_until(next);
+  }
 }
 
 }  // namespace psos::modules

@@ -1,5 +1,18 @@
 // `store`: keeps messages in SQLite and answers queries over MQTT (the seed's mod_ds, mod_ds_get).
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/multiple_exceptions.hpp>
+#include <climits>
+#include <exception>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <optional>
+
 #include "modules/builtin.hpp"
+#include "modules/context.hpp"
+#include "mqtt/topic.hpp"
 
 namespace psos::modules {
 
@@ -40,6 +53,211 @@ ModuleSpec store_spec() {
                .maximum = 10000},
           },
   };
+}
+
+namespace {
+
+using nlohmann::json;
+
+// Pending inserts are committed together at most this often: one fsync per batch instead of
+// one per message.
+constexpr std::chrono::milliseconds kCommitEvery{200};
+
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+class Database {
+ public:
+  explicit Database(const std::filesystem::path& file) {
+    if (sqlite3_open(file.c_str(), &db_) != SQLITE_OK) {
+      const std::string error = db_ ? sqlite3_errmsg(db_) : "out of memory";
+      sqlite3_close(db_);
+      throw std::runtime_error("cannot open the store " + file.string() + ": " + error);
+    }
+    exec("PRAGMA journal_mode=WAL");
+    exec(
+        "CREATE TABLE IF NOT EXISTS messages (id INTEGER PRIMARY KEY AUTOINCREMENT, "
+        "ts INTEGER NOT NULL, topic TEXT NOT NULL, payload BLOB NOT NULL)");
+    exec("CREATE INDEX IF NOT EXISTS messages_ts ON messages (ts)");
+    insert_ = prepare("INSERT INTO messages (ts, topic, payload) VALUES (?, ?, ?)");
+    select_ = prepare(
+        "SELECT id, ts, topic, payload FROM messages WHERE id > ? AND ts >= ? AND ts <= ? "
+        "ORDER BY id");
+  }
+  ~Database() {
+    if (in_transaction_) exec_noexcept("COMMIT");
+    sqlite3_finalize(insert_);
+    sqlite3_finalize(select_);
+    sqlite3_close(db_);
+  }
+  Database(const Database&) = delete;
+  Database& operator=(const Database&) = delete;
+
+  void insert(std::int64_t ts, const std::string& topic, const std::string& payload) {
+    if (!in_transaction_) {
+      exec("BEGIN");
+      in_transaction_ = true;
+    }
+    sqlite3_bind_int64(insert_, 1, ts);
+    sqlite3_bind_text(insert_, 2, topic.data(), static_cast<int>(topic.size()), SQLITE_STATIC);
+    sqlite3_bind_blob(insert_, 3, payload.data(), static_cast<int>(payload.size()), SQLITE_STATIC);
+    const int rc = sqlite3_step(insert_);
+    sqlite3_reset(insert_);
+    if (rc != SQLITE_DONE) fail("storing a message");
+  }
+
+  void commit() {
+    if (!in_transaction_) return;
+    in_transaction_ = false;
+    exec("COMMIT");
+  }
+
+  void prune(std::optional<std::int64_t> older_than, std::optional<std::int64_t> keep_count) {
+    if (older_than) exec("DELETE FROM messages WHERE ts < " + std::to_string(*older_than));
+    if (keep_count)
+      exec("DELETE FROM messages WHERE id <= (SELECT MAX(id) FROM messages) - " +
+           std::to_string(*keep_count));
+  }
+
+  // The messages after `after` in [from, to] whose topic matches `filter`, at most `limit`;
+  // `next` is set when more may follow.
+  json query(const std::string& filter, std::int64_t after, std::int64_t from, std::int64_t to,
+             std::int64_t limit) {
+    json messages = json::array();
+    json next = nullptr;
+    sqlite3_bind_int64(select_, 1, after);
+    sqlite3_bind_int64(select_, 2, from);
+    sqlite3_bind_int64(select_, 3, to);
+    int rc = SQLITE_ROW;
+    while ((rc = sqlite3_step(select_)) == SQLITE_ROW) {
+      const auto* topic = reinterpret_cast<const char*>(sqlite3_column_text(select_, 2));
+      if (!filter.empty() && !mqtt::topic_matches(filter, topic)) continue;
+      if (static_cast<std::int64_t>(messages.size()) == limit) {
+        next = messages.back()["id"];
+        break;
+      }
+      const auto* payload = static_cast<const char*>(sqlite3_column_blob(select_, 3));
+      messages.push_back(
+          {{"id", sqlite3_column_int64(select_, 0)},
+           {"ts", sqlite3_column_int64(select_, 1)},
+           {"topic", topic},
+           {"payload", std::string(payload ? payload : "",
+                                   static_cast<std::size_t>(sqlite3_column_bytes(select_, 3)))}});
+    }
+    sqlite3_reset(select_);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) fail("reading messages");
+    return {{"messages", std::move(messages)}, {"next", next}};
+  }
+
+ private:
+  sqlite3_stmt* prepare(const char* sql) {
+    sqlite3_stmt* statement = nullptr;
+    if (sqlite3_prepare_v2(db_, sql, -1, &statement, nullptr) != SQLITE_OK)
+      fail("preparing a statement");
+    return statement;
+  }
+  void exec(const std::string& sql) {
+    if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, nullptr) != SQLITE_OK)
+      fail("running " + sql);
+  }
+  void exec_noexcept(const char* sql) noexcept {
+    sqlite3_exec(db_, sql, nullptr, nullptr, nullptr);
+  }
+  [[noreturn]] void fail(const std::string& what) {
+    throw std::runtime_error("store: " + what + ": " + sqlite3_errmsg(db_));
+  }
+
+  sqlite3* db_ = nullptr;
+  sqlite3_stmt* insert_ = nullptr;
+  sqlite3_stmt* select_ = nullptr;
+  bool in_transaction_ = false;
+};
+
+std::int64_t field(const json& request, const char* name, std::int64_t otherwise) {
+  const auto it = request.find(name);
+  if (it == request.end() || it->is_null()) return otherwise;
+  if (!it->is_number_integer())
+    throw std::invalid_argument(std::string("\"") + name + "\" must be a whole number");
+  return it->get<std::int64_t>();
+}
+
+}  // namespace
+
+boost::asio::awaitable<void> run_store(Context& ctx) {
+  using namespace boost::asio::experimental::awaitable_operators;
+  const Params& p = ctx.params();
+  const std::filesystem::path path = p.text("path");
+  const std::string& request_topic = p.text("request");
+  const std::int64_t page = p.integer("page");
+  const std::optional<std::int64_t> keep =
+      p.has("keep") ? std::optional(p.duration("keep").count()) : std::nullopt;
+  const std::optional<std::int64_t> max_messages =
+      p.has("max_messages") ? std::optional(p.integer("max_messages")) : std::nullopt;
+  Database db(path.is_absolute() ? path : ctx.state_dir() / path);
+  for (const std::string& filter : p.texts("sub"))
+    ctx.subscribe(filter);
+  ctx.subscribe(request_topic);
+
+  const auto answer = [&](const router::Message& m) {
+    json reply;
+    std::string reply_topic = m.response_topic.value_or("");
+    try {
+      const json request = m.payload.empty() ? json::object() : json::parse(m.payload);
+      if (!request.is_object()) throw std::invalid_argument("a query must be a JSON object");
+      if (reply_topic.empty() && request.contains("reply") && request["reply"].is_string())
+        reply_topic = request["reply"].get<std::string>();
+      const json filter = request.value("filter", json(""));
+      if (!filter.is_string() || (!filter.get<std::string>().empty() &&
+                                  mqtt::validate_topic_filter(filter.get<std::string>())))
+        throw std::invalid_argument("\"filter\" must be an MQTT topic filter");
+      const std::int64_t limit = std::clamp<std::int64_t>(field(request, "limit", page), 1, page);
+      db.commit();
+      reply = db.query(filter.get<std::string>(), field(request, "after", 0),
+                       field(request, "from", 0), field(request, "to", INT64_MAX), limit);
+    } catch (const std::invalid_argument& e) {
+      reply = {{"error", e.what()}};
+    } catch (const json::exception& e) {
+      reply = {{"error", std::string("a query must be JSON: ") + e.what()}};
+    }
+    if (reply_topic.empty()) {
+      ctx.log().warn("a query on {} names no response topic and no \"reply\": not answered",
+                     m.topic);
+      return;
+    }
+    router::Message out;
+    out.topic = std::move(reply_topic);
+    out.payload = reply.dump(-1, ' ', false, json::error_handler_t::replace);
+    out.correlation_data = m.correlation_data;
+    out.content_type = "application/json";
+    ctx.publish(std::move(out));
+  };
+
+  const auto receive = [&]() -> boost::asio::awaitable<void> {
+    while (true) {
+      const router::MessagePtr m = co_await ctx.next();
+      if (m->topic == request_topic)
+        answer(*m);
+      else
+        db.insert(now_ms(), m->topic, m->payload);
+    }
+  };
+  const auto commit = [&]() -> boost::asio::awaitable<void> {
+    while (true) {
+      co_await ctx.sleep(kCommitEvery);
+      db.commit();
+      db.prune(keep ? std::optional(now_ms() - *keep) : std::nullopt, max_messages);
+    }
+  };
+  // Both run until the service stops; either one's exception ends the other.
+  try {
+    co_await (receive() && commit());
+  } catch (const boost::asio::multiple_exceptions& e) {
+    // Both end on a stop; the supervisor is told the first reason.
+    std::rethrow_exception(e.first_exception());
+  }
 }
 
 }  // namespace psos::modules

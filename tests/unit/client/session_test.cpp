@@ -934,6 +934,30 @@ TEST_F(SessionTest, MalformedBytesAreAnError) {
   EXPECT_EQ(only<mqtt::Disconnect>().reason, ReasonCode::MalformedPacket);
 }
 
+// A decoding failure whose code DISCONNECT cannot carry (0x84 from a CONNECT with an unknown
+// protocol level) still ends in a DISCONNECT, not in an exception (found by the fuzzer).
+TEST_F(SessionTest, MalformedPacketWithAnyErrorCodeDisconnects) {
+  make_session({});
+  connect();
+  mqtt::Connect c;
+  c.client_id = "x";
+  std::string bytes;
+  ASSERT_FALSE(mqtt::encode(c, mqtt::Version::v5, bytes));
+  ASSERT_EQ(bytes[8], 5);  // protocol level, after the fixed header and "MQTT"
+  bytes[8] = 7;
+  {
+    mqtt::StreamDecoder d(mqtt::Version::v5);
+    d.feed(bytes);
+    mqtt::Packet p;
+    ASSERT_EQ(d.next(p), mqtt::StreamDecoder::Status::Failed);
+    ASSERT_EQ(d.error().code, ReasonCode::UnsupportedProtocolVersion);  // not for DISCONNECT
+  }
+  std::string error;
+  EXPECT_NO_THROW(error = session().on_bytes(bytes));
+  EXPECT_TRUE(contains(error, "malformed")) << error;
+  EXPECT_EQ(only<mqtt::Disconnect>().reason, ReasonCode::MalformedPacket);
+}
+
 TEST_F(SessionTest, OurMaximumPacketSizeIsEnforced) {
   SessionOptions o;
   o.max_packet_size = 64;
