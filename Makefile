@@ -27,13 +27,13 @@ test: build
 asan: setup
 	@cmake --preset asan >/dev/null
 	@cmake --build --preset asan -j $(JOBS)
-	ctest --preset asan -E '^(broker|bench|crosscheck)\.'
+	ctest --preset asan -E '^(broker|bench|crosscheck|client_cli|client_faults|runtime|persistence)\.'
 
 # Everything built and tested with clang 14 as well as g++ 12.
 clang: setup
 	@cmake --preset clang >/dev/null
 	@cmake --build --preset clang -j $(JOBS)
-	ctest --preset clang -E '^(broker|bench|crosscheck)\.'
+	ctest --preset clang -E '^(broker|bench|crosscheck|client_cli|client_faults|runtime|persistence)\.'
 
 # The protocol core alone with -fno-exceptions -fno-rtti, as a microcontroller toolchain would.
 portable: setup

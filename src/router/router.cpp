@@ -151,7 +151,10 @@ void Router::load_store() {
     for (std::uint16_t id : stored.inbound_qos2)
       (void)s.inbound.on_publish(id);
     if (s.expiry_interval != kNeverExpires) {
-      const std::int64_t left = stored.disconnected_at + s.expiry_interval - now;
+      // 0: the session was connected when the broker stopped (a crash): its expiry interval
+      // starts now, as if the connection had just been lost.
+      const std::int64_t since = stored.disconnected_at != 0 ? stored.disconnected_at : now;
+      const std::int64_t left = since + s.expiry_interval - now;
       schedule_expiry(s, std::chrono::seconds(std::max<std::int64_t>(left, 0)));
     }
   }
