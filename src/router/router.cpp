@@ -320,9 +320,9 @@ ConnectResult Router::connect(Link& link, const mqtt::Connect& c, std::string_vi
   // In-process sessions (services) come and go with the node: not news at info level.
   spdlog::log(remote == "in-process" ? spdlog::level::debug : spdlog::level::info,
               "{} connected from {} ({}, keep alive {} s, {}{})", s.client_id, remote,
-               version_name(c.version), keep_alive,
-               present ? "session resumed" : (c.clean_start ? "clean start" : "new session"),
-               s.username ? ", user " + *s.username : std::string());
+              version_name(c.version), keep_alive,
+              present ? "session resumed" : (c.clean_start ? "clean start" : "new session"),
+              s.username ? ", user " + *s.username : std::string());
 
   if (present) {
     // Resend what the client had not acknowledged, then what queued while it was away.
@@ -907,7 +907,8 @@ void Router::end_session(Session& s) {
   cancel_timer(timers_->will, id);
   cancel_timer(timers_->expiry, id);
   trie_.remove_all(id);
-  for (const auto& [filter, options] : s.subscriptions) subscription_changed(id, filter, false);
+  for (const auto& [filter, options] : s.subscriptions)
+    subscription_changed(id, filter, false);
   if (s.link != nullptr) --connected_;
   if (s.stored) {
     store_->erase_session(s.client_id);
