@@ -29,6 +29,9 @@ The node publishes psos/<system>/<node>/$state (retained: init, ready, stopped,
 and lost as its uplink's will) and $info (retained JSON: version, platform,
 services with status and restarts, definition hash).
 
+Services of module exec run commands on this machine: the node refuses to start
+them unless it is run with --allow-exec (a definition cannot allow them itself).
+
 Ctrl-C (SIGINT) or SIGTERM stops the services in reverse start order.
 
 Examples:
@@ -65,6 +68,8 @@ RunCommand::RunCommand(CLI::App& parent)
       ->option_text("DIR");
   app_->add_option("--secrets", secrets_, "The secrets file (a JSON object of names to strings)")
       ->option_text("FILE");
+  app_->add_flag("--allow-exec", allow_exec_,
+                 "Allow exec services (they run commands on this machine; off by default)");
   app_->add_option("--log-level", log_level_, "trace, debug, info, warn or error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
 }
@@ -116,6 +121,7 @@ int RunCommand::run() const {
   options.listen = listen_;
   if (!uplink_.empty()) options.uplink_url = uplink_;
   options.data_dir = data_;
+  options.allow_exec = allow_exec_;
   options.definition_hash = sha256_hex(*text);
   runtime::Node running(io.get_executor(), std::move(options));
   if (const std::string failure = running.start(); !failure.empty()) {

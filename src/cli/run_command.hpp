@@ -1,5 +1,5 @@
-// `psos run [FILE] [--node NAME] [--uplink URL] [--listen URL]... [--data DIR]`: runs one node of
-// a system definition until Ctrl-C or SIGTERM.
+// `psos run [FILE] [--node NAME] [--uplink URL] [--listen URL]... [--data DIR] [--allow-exec]`:
+// runs one node of a system definition until Ctrl-C or SIGTERM.
 #pragma once
 
 #include <string>
@@ -29,6 +29,7 @@ class RunCommand {
   std::string data_;
   std::string secrets_;
   std::string log_level_ = "info";
+  bool allow_exec_ = false;
 };
 
 }  // namespace psos::cli

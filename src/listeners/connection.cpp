@@ -1,10 +1,13 @@
 // One client connection: a reader (bytes -> StreamDecoder -> Router) and a writer (the router's
 // packets, encoded into one buffer and written with one write per wake-up) sharing a Link.
 // Topic aliases and packet size limits live here: they belong to the connection.
+// An idle connection is kept small (a broker may hold many thousands): it holds no read buffer,
+// no decoded packet and no writer, only its reader waiting for the socket and a keep-alive timer.
 #include "listeners/connection.hpp"
 
 #include <spdlog/spdlog.h>
 
+#include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -12,7 +15,10 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <memory>
+#include <optional>
 #include <string>
+#include <tuple>
 #include <unordered_map>
 #include <vector>
 
@@ -32,13 +38,60 @@ using router::SessionId;
 namespace {
 
 constexpr std::size_t kReadChunk = 64 * 1024;
-// An idle connection holds a read buffer this small; reads that fill it double it up to
-// kReadChunk, so 1,000 idle clients cost 2 MiB of buffers, not 64.
+// A connection reads this much at first; reads that fill it double it up to kReadChunk. Over
+// tls, ws and wss the buffer is held while the read waits: 1,000 idle clients cost 2 MiB, not 64.
 constexpr std::size_t kFirstReadChunk = 2 * 1024;
 constexpr auto kForever = asio::steady_timer::time_point::max();
+
 // How long a connection closed by the server waits for its DISCONNECT to be written.
 constexpr auto kDisconnectGrace = std::chrono::seconds(1);
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+// A read buffer lent to a connection while it reads and handles one chunk. Buffers come back to
+// a per-thread free list (a few of each size), so busy connections do not allocate per read and
+// idle ones hold none.
+class ReadBuffer {
+ public:
+  explicit ReadBuffer(std::size_t size) : size_(size) {
+    auto& spare = spares()[size_class(size)];
+    if (spare.empty()) {
+      data_ = std::make_unique<char[]>(size);
+    } else {
+      data_ = std::move(spare.back());
+      spare.pop_back();
+    }
+  }
+  ~ReadBuffer() {
+    auto& spare = spares()[size_class(size_)];
+    if (spare.size() < kSparesPerSize) spare.push_back(std::move(data_));
+  }
+  ReadBuffer(const ReadBuffer&) = delete;
+  ReadBuffer& operator=(const ReadBuffer&) = delete;
+
+  asio::mutable_buffer buffer() noexcept { return {data_.get(), size_}; }
+  std::string_view view(std::size_t n) const noexcept { return {data_.get(), n}; }
+  std::size_t size() const noexcept { return size_; }
+
+ private:
+  static constexpr std::size_t kSparesPerSize = 4;
+  static constexpr std::size_t kSizes = 6;  // kFirstReadChunk << 0 ... kReadChunk
+  static_assert(kFirstReadChunk << (kSizes - 1) == kReadChunk);
+  using Spares = std::array<std::vector<std::unique_ptr<char[]>>, kSizes>;
+
+  static Spares& spares() {
+    thread_local Spares lists;
+    return lists;
+  }
+  static std::size_t size_class(std::size_t size) noexcept {
+    std::size_t c = 0;
+    while ((kFirstReadChunk << c) < size)
+      ++c;
+    return c;
+  }
+
+  std::unique_ptr<char[]> data_;
+  std::size_t size_;
+};
 
 class Connection final : public router::Link, public std::enable_shared_from_this<Connection> {
  public:
@@ -46,13 +99,10 @@ class Connection final : public router::Link, public std::enable_shared_from_thi
       : router_(r),
         stream_(std::move(stream)),
         options_(options),
-        wake_(stream_->get_executor()),
         writer_done_(stream_->get_executor()),
         pause_(stream_->get_executor()),
         watchdog_(stream_->get_executor()),
-        decoder_(mqtt::Version::v5, r.options().limits.max_packet_size),
-        outgoing_(std::in_place_type<mqtt::Publish>) {
-    wake_.expires_at(kForever);
+        decoder_(mqtt::Version::v5, r.options().limits.max_packet_size) {
     writer_done_.expires_at(kForever);
   }
 
@@ -63,15 +113,24 @@ class Connection final : public router::Link, public std::enable_shared_from_thi
   void send(const mqtt::Packet& packet) override { encode(packet); }
   void close() override {
     closing_ = true;
-    wake_.cancel();
+    start_writer();   // it flushes what is queued, then closes
     pause_.cancel();  // a reader paused by backpressure wakes up to end the connection
   }
   std::size_t backlog() const noexcept override { return out_.size() + in_write_; }
 
  private:
+  // False: the handshake failed or timed out, and the stream is closed.
+  asio::awaitable<bool> handshake();
   asio::awaitable<void> read_loop();
+  // Handles the packets of the chunk fed to the decoder; false: stop reading. A coroutine of its
+  // own, so that the packet being handled takes room only while there is one.
+  asio::awaitable<bool> handle_chunk();
+  // The writer runs while there is something to write (or the connection is closing).
+  void start_writer();
   asio::awaitable<void> write_loop();
-  asio::awaitable<void> watch_keep_alive(std::chrono::milliseconds limit);
+  // Re-armed by its timer until the connection ends: an idle connection waits on no coroutine.
+  void watch_keep_alive(std::chrono::milliseconds limit);
+  asio::awaitable<void> close_for_keep_alive(std::chrono::milliseconds limit);
   // False: stop reading (the connection is closing).
   bool on_packet(mqtt::Packet& packet, std::optional<mqtt::ReasonCode> login);
   bool on_connect(const mqtt::Connect& connect, std::optional<mqtt::ReasonCode> login);
@@ -84,7 +143,6 @@ class Connection final : public router::Link, public std::enable_shared_from_thi
   router::Router& router_;
   std::unique_ptr<net::Stream> stream_;
   ConnectionOptions options_;
-  asio::steady_timer wake_;         // cancelled when there is something to write
   asio::steady_timer writer_done_;  // cancelled when the writer has finished
   asio::steady_timer pause_;        // the reader waits on it while subscribers are congested
   asio::steady_timer watchdog_;
@@ -98,36 +156,19 @@ class Connection final : public router::Link, public std::enable_shared_from_thi
   bool reader_done_ = false;
   bool paused_ = false;  // the reader waits for congested subscribers (backpressure)
   bool writer_running_ = false;
+  std::size_t read_size_ = kFirstReadChunk;
   Clock::time_point last_read_{};
   std::string client_;  // client id once known, for logs
   std::uint32_t client_max_packet_size_ = mqtt::kMaxRemainingLength + 5;
   std::uint16_t client_alias_max_ = 0;
+  std::uint16_t inbound_alias_max_ = 0;  // the Topic Alias Maximum we gave the client
   std::unordered_map<std::string, std::uint16_t> outbound_aliases_;  // topic -> our alias
-  std::vector<std::string> inbound_aliases_;                         // alias - 1 -> topic
-  mqtt::Packet outgoing_;  // reused to encode PUBLISH packets without reallocating
+  std::vector<std::string> inbound_aliases_;  // alias - 1 -> topic; sized at the first alias
 };
 
 asio::awaitable<void> Connection::run() {
   auto self = shared_from_this();
-  {
-    asio::steady_timer timer(stream_->get_executor());
-    timer.expires_after(options_.connect_timeout);
-    auto result = co_await (stream_->handshake() || timer.async_wait(use_tuple));
-    if (result.index() == 1) {
-      spdlog::info("{}: {} handshake timed out", stream_->remote_address(), stream_->transport());
-      co_await stream_->close();
-      co_return;
-    }
-    if (const auto ec = std::get<0>(result)) {
-      spdlog::info("{}: {} handshake failed: {}", stream_->remote_address(), stream_->transport(),
-                   ec.message());
-      co_await stream_->close();
-      co_return;
-    }
-  }
-  writer_running_ = true;
-  asio::co_spawn(
-      stream_->get_executor(), [self]() { return self->write_loop(); }, asio::detached);
+  if (!co_await handshake()) co_return;
   co_await read_loop();
   reader_done_ = true;
   if (connected_) {
@@ -135,14 +176,30 @@ asio::awaitable<void> Connection::run() {
     router_.connection_lost(session_, *this);
   }
   closing_ = true;
-  wake_.cancel();
   watchdog_.cancel();
   if (writer_running_) co_await writer_done_.async_wait(use_tuple);
   co_await stream_->close();
 }
 
+asio::awaitable<bool> Connection::handshake() {
+  asio::steady_timer timer(stream_->get_executor());
+  timer.expires_after(options_.connect_timeout);
+  auto result = co_await (stream_->handshake() || timer.async_wait(use_tuple));
+  if (result.index() == 1) {
+    spdlog::info("{}: {} handshake timed out", stream_->remote_address(), stream_->transport());
+    co_await stream_->close();
+    co_return false;
+  }
+  if (const auto ec = std::get<0>(result)) {
+    spdlog::info("{}: {} handshake failed: {}", stream_->remote_address(), stream_->transport(),
+                 ec.message());
+    co_await stream_->close();
+    co_return false;
+  }
+  co_return true;
+}
+
 asio::awaitable<void> Connection::read_loop() {
-  std::vector<char> buffer(kFirstReadChunk);
   last_read_ = Clock::now();
   // Until CONNECT arrives, the connect timeout bounds the wait.
   watchdog_.expires_after(options_.connect_timeout);
@@ -152,70 +209,82 @@ asio::awaitable<void> Connection::read_loop() {
                  self->options_.connect_timeout.count());
     asio::co_spawn(self->stream_->get_executor(), self->stream_->close(), asio::detached);
   });
-  mqtt::Packet packet;
   while (!closing_) {
-    auto [ec, n] = co_await stream_->read_some(asio::buffer(buffer));
+    // Wait for bytes before taking a buffer: an idle connection holds none.
+    std::size_t n = 0;
+    auto ec = co_await stream_->wait_readable();
+    std::optional<ReadBuffer> buffer;
+    if (!ec) {
+      buffer.emplace(read_size_);
+      std::tie(ec, n) = co_await stream_->read_some(buffer->buffer());
+    }
     if (ec) {
       if (!closing_ && connected_) spdlog::info("{}: connection lost: {}", who(), ec.message());
       co_return;
     }
     last_read_ = Clock::now();
     router_.stats().bytes_received += n;
-    decoder_.feed(std::string_view(buffer.data(), n));
-    while (!closing_) {
-      const auto status = decoder_.next(packet);
-      if (status == mqtt::StreamDecoder::Status::NeedMore) break;
-      if (status == mqtt::StreamDecoder::Status::Failed) {
-        const mqtt::Error& e = decoder_.error();
-        spdlog::warn("{}: bad packet from {}: {}", who(), stream_->remote_address(),
-                     mqtt::to_string(e));
-        if (connected_) {
-          // 0x84 Unsupported Protocol Version comes from a second CONNECT, itself a Protocol
-          // Error; it is a CONNACK code that a DISCONNECT may not carry.
-          disconnect(e.code == mqtt::ReasonCode::UnsupportedProtocolVersion
-                         ? mqtt::ReasonCode::ProtocolError
-                         : e.code,
-                     e.message);
-        } else {
-          if (e.code == mqtt::ReasonCode::UnsupportedProtocolVersion) {
-            // Spec 3.1.2-2 (3.1.1): refuse with CONNACK 0x01, in the 3.1.1 form that clients of
-            // every version can read, then close.
-            version_ = mqtt::Version::v311;
-            encode(mqtt::Connack{.reason = e.code});
-          }
-          closing_ = true;
+    decoder_.feed(buffer->view(n));
+    if (!co_await handle_chunk()) co_return;
+    // The decoder no longer refers to the buffer (it copied any partial packet).
+    if (n == read_size_ && read_size_ < kReadChunk) read_size_ *= 2;
+  }
+}
+
+asio::awaitable<bool> Connection::handle_chunk() {
+  mqtt::Packet packet;
+  while (!closing_) {
+    const auto status = decoder_.next(packet);
+    if (status == mqtt::StreamDecoder::Status::NeedMore) break;
+    if (status == mqtt::StreamDecoder::Status::Failed) {
+      const mqtt::Error& e = decoder_.error();
+      spdlog::warn("{}: bad packet from {}: {}", who(), stream_->remote_address(),
+                   mqtt::to_string(e));
+      if (connected_) {
+        // 0x84 Unsupported Protocol Version comes from a second CONNECT, itself a Protocol
+        // Error; it is a CONNACK code that a DISCONNECT may not carry.
+        disconnect(e.code == mqtt::ReasonCode::UnsupportedProtocolVersion
+                       ? mqtt::ReasonCode::ProtocolError
+                       : e.code,
+                   e.message);
+      } else {
+        if (e.code == mqtt::ReasonCode::UnsupportedProtocolVersion) {
+          // Spec 3.1.2-2 (3.1.1): refuse with CONNACK 0x01, in the 3.1.1 form that clients of
+          // every version can read, then close.
+          version_ = mqtt::Version::v311;
+          encode(mqtt::Connack{.reason = e.code});
         }
-        co_return;
+        closing_ = true;
       }
-      std::optional<mqtt::ReasonCode> login;
-      if (!connected_ && options_.blocking && router_.options().passwords) {
-        // PBKDF2 takes a good fraction of a second: keep it off the event loop.
-        if (const auto* connect = std::get_if<mqtt::Connect>(&packet)) {
-          login = co_await asio::co_spawn(
-              options_.blocking,
-              [this, connect]() -> asio::awaitable<mqtt::ReasonCode> {
-                co_return router_.authenticate(*connect);
-              },
-              asio::use_awaitable);
-        }
-      }
-      if (!on_packet(packet, login)) co_return;
-      if (connected_ && router_.publisher_should_wait()) {
-        // Backpressure: stop reading until the sessions this publisher feeds have drained.
-        pause_.expires_at(kForever);
-        paused_ = true;
-        router_.when_uncongested(session_, [self = shared_from_this()] {
-          self->paused_ = false;
-          self->pause_.cancel();
-        });
-        if (paused_ && !closing_) co_await pause_.async_wait(use_tuple);
-        paused_ = false;
-        last_read_ = Clock::now();
+      co_return false;
+    }
+    std::optional<mqtt::ReasonCode> login;
+    if (!connected_ && options_.blocking && router_.options().passwords) {
+      // PBKDF2 takes a good fraction of a second: keep it off the event loop.
+      if (const auto* connect = std::get_if<mqtt::Connect>(&packet)) {
+        login = co_await asio::co_spawn(
+            options_.blocking,
+            [this, connect]() -> asio::awaitable<mqtt::ReasonCode> {
+              co_return router_.authenticate(*connect);
+            },
+            asio::use_awaitable);
       }
     }
-    // The decoder no longer refers to the buffer (it copied any partial packet): it may move.
-    if (n == buffer.size() && buffer.size() < kReadChunk) buffer.resize(buffer.size() * 2);
+    if (!on_packet(packet, login)) co_return false;
+    if (connected_ && router_.publisher_should_wait()) {
+      // Backpressure: stop reading until the sessions this publisher feeds have drained.
+      pause_.expires_at(kForever);
+      paused_ = true;
+      router_.when_uncongested(session_, [self = shared_from_this()] {
+        self->paused_ = false;
+        self->pause_.cancel();
+      });
+      if (paused_ && !closing_) co_await pause_.async_wait(use_tuple);
+      paused_ = false;
+      last_read_ = Clock::now();
+    }
   }
+  co_return true;
 }
 
 bool Connection::on_packet(mqtt::Packet& packet, std::optional<mqtt::ReasonCode> login) {
@@ -247,52 +316,55 @@ bool Connection::on_connect(const mqtt::Connect& connect, std::optional<mqtt::Re
   client_max_packet_size_ = result.client_max_packet_size;
   client_alias_max_ = result.client_topic_alias_maximum;
   if (version_ == mqtt::Version::v5)
-    inbound_aliases_.assign(router_.options().limits.topic_alias_maximum, std::string());
+    inbound_alias_max_ = router_.options().limits.topic_alias_maximum;
   watchdog_.cancel();
   if (result.keep_alive != 0) {
     // Spec 3.1.2.10: nothing from the client for 1.5 x keep alive means the connection is dead.
-    const auto limit = std::chrono::milliseconds(std::uint64_t{result.keep_alive} * 1500);
-    asio::co_spawn(
-        stream_->get_executor(),
-        [self = shared_from_this(), limit]() { return self->watch_keep_alive(limit); },
-        asio::detached);
+    watch_keep_alive(std::chrono::milliseconds(std::uint64_t{result.keep_alive} * 1500));
   }
   return !closing_;
 }
 
-asio::awaitable<void> Connection::watch_keep_alive(std::chrono::milliseconds limit) {
-  auto self = shared_from_this();
-  while (!reader_done_ && !closing_) {
-    // A paused reader reads nothing on purpose: the client's silence is not known until it
-    // resumes.
-    const auto deadline = (paused_ ? Clock::now() : last_read_) + limit;
-    if (Clock::now() >= deadline) {
-      spdlog::info("{}: nothing received for {} ms (1.5 x keep alive): closing", who(),
-                   limit.count());
-      if (version_ == mqtt::Version::v5) {
-        disconnect(mqtt::ReasonCode::KeepAliveTimeout, "keep alive timeout");
-        // The writer sends the DISCONNECT and closes. A peer that is gone without a trace may
-        // never take it (its socket buffer full): wait for the writer a moment, not longer.
-        if (writer_running_) {
-          watchdog_.expires_after(kDisconnectGrace);
-          co_await (writer_done_.async_wait(use_tuple) || watchdog_.async_wait(use_tuple));
-        }
-      }
-      co_await stream_->close();
-      co_return;
-    }
-    watchdog_.expires_at(deadline);
-    co_await watchdog_.async_wait(use_tuple);
+void Connection::watch_keep_alive(std::chrono::milliseconds limit) {
+  if (reader_done_ || closing_) return;
+  // A paused reader reads nothing on purpose: the client's silence is not known until it resumes.
+  const auto deadline = (paused_ ? Clock::now() : last_read_) + limit;
+  if (Clock::now() >= deadline) {
+    asio::co_spawn(
+        stream_->get_executor(),
+        [self = shared_from_this(), limit]() { return self->close_for_keep_alive(limit); },
+        asio::detached);
+    return;
   }
+  watchdog_.expires_at(deadline);
+  watchdog_.async_wait([self = shared_from_this(), limit](const boost::system::error_code&) {
+    self->watch_keep_alive(limit);
+  });
+}
+
+asio::awaitable<void> Connection::close_for_keep_alive(std::chrono::milliseconds limit) {
+  auto self = shared_from_this();
+  spdlog::info("{}: nothing received for {} ms (1.5 x keep alive): closing", who(), limit.count());
+  if (version_ == mqtt::Version::v5) {
+    disconnect(mqtt::ReasonCode::KeepAliveTimeout, "keep alive timeout");
+    // The writer sends the DISCONNECT and closes. A peer that is gone without a trace may never
+    // take it (its socket buffer full): wait for the writer a moment, not longer.
+    if (writer_running_) {
+      watchdog_.expires_after(kDisconnectGrace);
+      co_await (writer_done_.async_wait(use_tuple) || watchdog_.async_wait(use_tuple));
+    }
+  }
+  co_await stream_->close();
 }
 
 bool Connection::resolve_topic_alias(mqtt::Publish& publish) {
   if (!publish.properties.topic_alias) return true;
   const std::uint16_t alias = *publish.properties.topic_alias;
-  if (alias > inbound_aliases_.size()) {
+  if (alias > inbound_alias_max_) {
     disconnect(mqtt::ReasonCode::TopicAliasInvalid, "Topic Alias above the Topic Alias Maximum");
     return false;
   }
+  if (inbound_aliases_.empty()) inbound_aliases_.resize(inbound_alias_max_);
   std::string& slot = inbound_aliases_[alias - 1];
   if (!publish.topic.empty()) {
     slot.assign(publish.topic);
@@ -323,11 +395,14 @@ void Connection::encode(const mqtt::Packet& packet) {
                   mqtt::to_string(e));
     return;
   }
-  wake_.cancel();
+  start_writer();
 }
 
 void Connection::send_publish(const Delivery& d, std::uint16_t packet_id, bool dup) {
-  auto& p = std::get<mqtt::Publish>(outgoing_);
+  // Reused (one PUBLISH is encoded at a time) so that its vectors keep their capacity; shared by
+  // the thread's connections rather than held by each.
+  thread_local mqtt::Packet outgoing{std::in_place_type<mqtt::Publish>};
+  auto& p = std::get<mqtt::Publish>(outgoing);
   router::fill_publish(*d.message, Clock::now(), p);
   p.qos = d.qos;
   p.packet_id = packet_id;
@@ -347,7 +422,7 @@ void Connection::send_publish(const Delivery& d, std::uint16_t packet_id, bool d
     }
   }
   const std::size_t before = out_.size();
-  encode(outgoing_);
+  encode(outgoing);
   if (out_.size() - before > client_max_packet_size_) {
     out_.resize(before);
     spdlog::debug("{}: not sending a PUBLISH on {}: larger than its Maximum Packet Size", who(),
@@ -362,6 +437,17 @@ void Connection::send_publish(const Delivery& d, std::uint16_t packet_id, bool d
   }
 }
 
+void Connection::start_writer() {
+  if (writer_running_) return;
+  writer_running_ = true;
+  // Posted, not started here: the router calls send() from inside its own calls, and the writer
+  // calls into the router (commit).
+  asio::post(stream_->get_executor(), [self = shared_from_this()] {
+    asio::co_spawn(
+        self->stream_->get_executor(), [self] { return self->write_loop(); }, asio::detached);
+  });
+}
+
 asio::awaitable<void> Connection::write_loop() {
   auto self = shared_from_this();
   std::string writing;
@@ -369,14 +455,18 @@ asio::awaitable<void> Connection::write_loop() {
   while (true) {
     if (out_.empty()) {
       if (closing_) break;
-      wake_.expires_at(kForever);
-      co_await wake_.async_wait(use_tuple);
-      continue;
+      // Nothing left to write: this writer ends (encode() starts the next one), and a buffer
+      // grown by a burst is not kept by an idle connection.
+      if (out_.capacity() > kFirstReadChunk) out_ = std::string();
+      writer_running_ = false;
+      co_return;
     }
-    // Nothing acknowledges what is not yet stored: commit the router's pending writes first.
-    router_.commit();
+    // Nothing acknowledges or forwards what is not yet stored: the bytes taken now wait for the
+    // transaction holding every change made before them (what arrives meanwhile waits its turn).
+    const std::uint64_t transaction = router_.commit();
     writing.swap(out_);
     in_write_ = writing.size();
+    if (transaction != 0) co_await router_.wait_durable(transaction);
     const auto ec = co_await stream_->write(asio::buffer(writing));
     router_.stats().bytes_sent += writing.size();
     const bool was_congested = in_write_ + out_.size() > congestion;

@@ -48,6 +48,9 @@ class Context {
   virtual spdlog::logger& log() = 0;
   // A directory for the service's files (created on first use), kept across restarts.
   virtual std::filesystem::path state_dir() = 0;
+  // The directory of the definition file: relative paths that parameters name (function's
+  // file) are relative to it.
+  virtual const std::filesystem::path& definition_dir() const = 0;
   virtual boost::asio::any_io_executor executor() = 0;
 };
 

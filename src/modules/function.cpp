@@ -1,4 +1,5 @@
 // `function`: Lua 5.4 code run per message, sandboxed and with an instruction limit.
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -52,9 +53,11 @@ ModuleSpec function_spec() {
 
 namespace {
 
-std::string read_code(const std::string& file) {
+std::string read_code(const std::filesystem::path& file) {
   std::ifstream in(file, std::ios::binary);
-  if (!in) throw std::runtime_error("cannot read the Lua file " + file + ": check the path");
+  if (!in)
+    throw std::runtime_error("cannot read the Lua file " + file.string() +
+                             ": check the path (relative to the definition file)");
   std::ostringstream text;
   text << in.rdbuf();
   return text.str();
@@ -64,7 +67,8 @@ std::string read_code(const std::string& file) {
 
 boost::asio::awaitable<void> run_function(Context& ctx) {
   const Params& p = ctx.params();
-  const std::string code = p.has("code") ? p.text("code") : read_code(p.text("file"));
+  const std::string code =
+      p.has("code") ? p.text("code") : read_code(ctx.definition_dir() / p.text("file"));
   script::ScriptOptions options;
   options.allow = p.texts("allow");
   options.instructions = p.integer("instructions");
@@ -94,7 +98,12 @@ boost::asio::awaitable<void> run_function(Context& ctx) {
             "pub: set msg.topic or the service's pub");
         continue;
       }
-      ctx.publish(message.topic, message.payload, qos, retain);
+      router::Message published;
+      published.topic = std::move(message.topic);
+      published.payload = std::move(message.payload);
+      published.qos = qos;
+      published.retain = retain;
+      ctx.publish(std::move(published));
     }
   }
 }

@@ -1,7 +1,7 @@
 // `pipe`: subscribes, reformats each message with a template, publishes (the seed's svc_pipe).
 #include "modules/builtin.hpp"
-#include "modules/message_template.hpp"
 #include "modules/context.hpp"
+#include "modules/message_template.hpp"
 
 namespace psos::modules {
 
@@ -30,7 +30,8 @@ ModuleSpec pipe_spec() {
 
 boost::asio::awaitable<void> run_pipe(Context& ctx) {
   const Params& p = ctx.params();
-  for (const std::string& filter : p.texts("sub")) ctx.subscribe(filter);
+  for (const std::string& filter : p.texts("sub"))
+    ctx.subscribe(filter);
   const std::string& pub = p.text("pub");
   const std::string& format = p.text("format");
   const auto qos = static_cast<mqtt::QoS>(p.integer("qos"));
@@ -40,13 +41,18 @@ boost::asio::awaitable<void> run_pipe(Context& ctx) {
     const router::MessagePtr m = co_await ctx.next();
     MessageNames names(*m);
     std::string missing;
-    if (const auto out = fill_template(format, std::ref(names), &missing)) {
-      ctx.publish(pub, *out, qos, retain);
+    if (auto out = fill_template(format, std::ref(names), &missing)) {
+      router::Message published;
+      published.topic = pub;
+      published.payload = std::move(*out);
+      published.qos = qos;
+      published.retain = retain;
+      ctx.publish(std::move(published));
     } else if (++dropped == 1 || dropped % 1000 == 0) {
       // Said once, then every thousandth time, so that a stream of such messages does not
       // flood the log.
-      ctx.log().warn("dropped a message on {}: its payload has no {} ({} dropped so far)",
-                     m->topic, missing, dropped);
+      ctx.log().warn("dropped a message on {}: its payload has no {} ({} dropped so far)", m->topic,
+                     missing, dropped);
     }
   }
 }

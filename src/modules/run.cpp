@@ -10,18 +10,11 @@ Run find_run(std::string_view module) {
     Run run;
   };
   static constexpr Entry kRuns[] = {
-      {"function", run_function},
-      {"aggregate", run_aggregate},
-      {"delay", run_delay},
-      {"filter", run_filter},
-      {"log", run_log},
-      {"pipe", run_pipe},
-      {"store", run_store},
-      {"sysinfo", run_sysinfo},
-      {"sim.dht", run_sim_dht},
-      {"sim.sensor", run_sim_sensor},
-      {"switch", run_switch},
-      {"timer", run_timer},
+      {"function", run_function}, {"aggregate", run_aggregate}, {"bridge", run_bridge},
+      {"delay", run_delay},       {"exec", run_exec},           {"filter", run_filter},
+      {"log", run_log},           {"pipe", run_pipe},           {"store", run_store},
+      {"sysinfo", run_sysinfo},   {"sim.dht", run_sim_dht},     {"sim.sensor", run_sim_sensor},
+      {"switch", run_switch},     {"timer", run_timer},
   };
   for (const Entry& e : kRuns)
     if (e.name == module) return e.run;

@@ -39,34 +39,32 @@ bool PacketIdSet::erase(std::uint16_t id) noexcept {
   if (!contains(id)) return false;
   const unsigned page = id >> kPageShift;
   const unsigned bit = id & ((1u << kPageShift) - 1);
-  (*pages_[page])[bit / 64] &= ~(std::uint64_t{1} << (bit % 64));
-  --page_size_[page];
+  (*table_->pages[page])[bit / 64] &= ~(std::uint64_t{1} << (bit % 64));
+  --table_->size[page];
   --size_;
-  if (page_size_[page] == 0 && page != hot_page_) pages_[page].reset();
+  if (table_->size[page] == 0 && page != hot_page_) table_->pages[page].reset();
   return true;
 }
 
 bool PacketIdSet::contains(std::uint16_t id) const noexcept {
   const unsigned page = id >> kPageShift;
-  if (id == 0 || !pages_[page]) return false;
+  if (id == 0 || !table_ || !table_->pages[page]) return false;
   const unsigned bit = id & ((1u << kPageShift) - 1);
-  return ((*pages_[page])[bit / 64] >> (bit % 64) & 1u) != 0;
+  return ((*table_->pages[page])[bit / 64] >> (bit % 64) & 1u) != 0;
 }
 
 void PacketIdSet::clear() noexcept {
-  for (auto& page : pages_)
-    page.reset();
-  page_size_.fill(0);
+  table_.reset();
   size_ = 0;
 }
 
 // The first id >= `from` in `page` that is free, 0 when there is none. `from` lies in `page`.
 std::uint32_t PacketIdSet::first_free_in_page(unsigned page, std::uint32_t from) const noexcept {
-  if (!pages_[page]) return from == 0 ? 1 : from;
+  if (!table_ || !table_->pages[page]) return from == 0 ? 1 : from;
   const std::uint32_t base = std::uint32_t{page} << kPageShift;
   const std::uint32_t ids_in_page = page == 0 ? (1u << kPageShift) - 1 : 1u << kPageShift;
-  if (page_size_[page] == ids_in_page) return 0;
-  const Page& bits = *pages_[page];
+  if (table_->size[page] == ids_in_page) return 0;
+  const Page& bits = *table_->pages[page];
   const std::uint32_t offset = from - base;
   std::uint64_t below_from = (std::uint64_t{1} << (offset % 64)) - 1;
   for (unsigned word = offset / 64; word < kWordsPerPage; ++word) {
@@ -82,18 +80,20 @@ std::uint32_t PacketIdSet::first_free_in_page(unsigned page, std::uint32_t from)
 
 void PacketIdSet::add(std::uint16_t id) {
   const unsigned page = id >> kPageShift;
+  if (!table_) table_ = std::make_unique<PageTable>();
   touch_page(page);
-  if (!pages_[page]) pages_[page] = std::make_unique<Page>();
+  auto& bits = table_->pages[page];
+  if (!bits) bits = std::make_unique<Page>();
   const unsigned bit = id & ((1u << kPageShift) - 1);
-  (*pages_[page])[bit / 64] |= std::uint64_t{1} << (bit % 64);
-  ++page_size_[page];
+  (*bits)[bit / 64] |= std::uint64_t{1} << (bit % 64);
+  ++table_->size[page];
   ++size_;
 }
 
 // Moves the "hot" mark to `page`, freeing the page it leaves if that one is empty.
 void PacketIdSet::touch_page(unsigned page) noexcept {
   if (page == hot_page_) return;
-  if (page_size_[hot_page_] == 0) pages_[hot_page_].reset();
+  if (table_->size[hot_page_] == 0) table_->pages[hot_page_].reset();
   hot_page_ = page;
 }
 

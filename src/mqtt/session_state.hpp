@@ -21,7 +21,9 @@ namespace psos::mqtt {
 
 // A set of packet identifiers (1..65535) that can also hand out a free one.
 // The 65536 bits are split into 16 pages allocated on demand and freed when empty, because a
-// router holds one set per session and most sessions have a handful of ids in use, not 8 KiB.
+// router holds one set per session and most sessions have a handful of ids in use, not 8 KiB;
+// the page table itself is allocated with the first id (most sessions of an idle broker never
+// use one).
 class PacketIdSet {
  public:
   static constexpr std::size_t kCapacity = 65535;
@@ -48,8 +50,12 @@ class PacketIdSet {
   void add(std::uint16_t id);
   void touch_page(unsigned page) noexcept;
 
-  std::array<std::unique_ptr<Page>, kPages> pages_;
-  std::array<std::uint16_t, kPages> page_size_{};
+  struct PageTable {
+    std::array<std::unique_ptr<Page>, kPages> pages;
+    std::array<std::uint16_t, kPages> size{};  // ids in use per page
+  };
+
+  std::unique_ptr<PageTable> table_;
   std::uint32_t size_ = 0;
   std::uint16_t last_allocated_ = 0;
   // The page used last stays allocated even when empty, so that one message at a time crossing
@@ -122,21 +128,21 @@ class OutboundFlows {
   // Queues a message to be sent with `qos`. False (nothing queued) for QoS 0, which has no flow.
   [[nodiscard]] bool enqueue(QoS qos, Message message) {
     if (qos == QoS::AtMostOnce) return false;
-    pending_.push_back(Pending{qos, std::move(message)});
+    queue().push_back(Pending{qos, std::move(message)});
     return true;
   }
 
   // Starts the flow of the oldest queued message and returns the PUBLISH to send (DUP 0) with its
   // new packet id; nullopt when nothing is queued, the window is full or no packet id is free.
   std::optional<OutboundPacket<Message>> next_publish() {
-    if (pending_.empty() || in_flight_.size() >= receive_maximum_) return std::nullopt;
+    if (pending() == 0 || in_flight_.size() >= receive_maximum_) return std::nullopt;
     const std::uint16_t id = ids_.allocate();
     if (id == 0) return std::nullopt;
-    Pending& next = pending_.front();
+    Pending& next = pending_->front();
     const OutboundStage stage = next.qos == QoS::AtLeastOnce ? OutboundStage::AwaitingPuback
                                                              : OutboundStage::AwaitingPubrec;
     in_flight_.push_back(Flow{id, next.qos, stage, std::move(next.message)});
-    pending_.pop_front();
+    pending_->pop_front();
     by_id_.emplace(id, std::prev(in_flight_.end()));
     const Flow& flow = in_flight_.back();
     return OutboundPacket<Message>{PacketType::Publish, false, id, flow.qos, flow.message};
@@ -201,7 +207,7 @@ class OutboundFlows {
     }
     for (auto flow = in_flight_.rbegin(); flow != in_flight_.rend(); ++flow) {
       if (flow->stage != OutboundStage::AwaitingPubcomp) {
-        pending_.push_front(Pending{flow->qos, std::move(flow->message)});
+        queue().push_front(Pending{flow->qos, std::move(flow->message)});
       }
     }
     in_flight_.clear();
@@ -230,10 +236,11 @@ class OutboundFlows {
   // messages that expired while the peer was away; returns how many. Order of the rest is kept.
   template <class Discard>
   std::size_t discard_pending_if(Discard&& discard) {
-    const auto first = std::remove_if(pending_.begin(), pending_.end(),
+    if (!pending_) return 0;
+    const auto first = std::remove_if(pending_->begin(), pending_->end(),
                                       [&](const Pending& p) { return discard(p.message); });
-    const auto n = static_cast<std::size_t>(pending_.end() - first);
-    pending_.erase(first, pending_.end());
+    const auto n = static_cast<std::size_t>(pending_->end() - first);
+    pending_->erase(first, pending_->end());
     return n;
   }
 
@@ -243,9 +250,19 @@ class OutboundFlows {
     return found == by_id_.end() ? nullptr : &found->second->message;
   }
 
+  // Calls `f(const Message&)` for every message in flight or queued.
+  template <class F>
+  void for_each_message(F&& f) const {
+    for (const Flow& flow : in_flight_)
+      f(flow.message);
+    if (!pending_) return;
+    for (const Pending& p : *pending_)
+      f(p.message);
+  }
+
   std::size_t in_flight() const noexcept { return in_flight_.size(); }
-  std::size_t pending() const noexcept { return pending_.size(); }
-  bool empty() const noexcept { return in_flight_.empty() && pending_.empty(); }
+  std::size_t pending() const noexcept { return pending_ ? pending_->size() : 0; }
+  bool empty() const noexcept { return in_flight_.empty() && pending() == 0; }
 
  private:
   struct Pending {
@@ -270,9 +287,16 @@ class OutboundFlows {
     return outcome;
   }
 
+  // Created with the first queued message: even empty, a std::deque allocates ~600 bytes, and a
+  // router holds one per session while most sessions never queue anything.
+  std::deque<Pending>& queue() {
+    if (!pending_) pending_ = std::make_unique<std::deque<Pending>>();
+    return *pending_;
+  }
+
   std::uint16_t receive_maximum_ = 65535;
   PacketIdSet ids_;
-  std::deque<Pending> pending_;
+  std::unique_ptr<std::deque<Pending>> pending_;
   FlowList in_flight_;  // original send order
   Index by_id_;
 };

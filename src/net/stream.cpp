@@ -9,6 +9,10 @@
 
 namespace psos::net {
 
+asio::awaitable<error_code> Stream::wait_readable() {
+  co_return error_code{};
+}
+
 asio::awaitable<error_code> Stream::write(asio::const_buffer buffer) {
   co_return co_await write(std::span<const asio::const_buffer>(&buffer, 1));
 }

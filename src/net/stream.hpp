@@ -44,6 +44,12 @@ class Stream {
   virtual asio::awaitable<std::tuple<error_code, std::size_t>> read_some(
       asio::mutable_buffer buffer) = 0;
 
+  // Completes when read_some() has something to report (bytes, the end of the stream or an
+  // error) without taking it, so that a connection waits for its peer without lending a buffer.
+  // The error, if any, is read_some()'s. tls, ws and wss complete at once: their framing layers
+  // keep bytes the socket does not show, and their read_some() does the waiting.
+  virtual asio::awaitable<error_code> wait_readable();
+
   // Writes all of `buffers`; over WebSocket they become one binary message.
   virtual asio::awaitable<error_code> write(std::span<const asio::const_buffer> buffers) = 0;
   asio::awaitable<error_code> write(asio::const_buffer buffer);

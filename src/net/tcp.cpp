@@ -12,10 +12,27 @@ namespace {
 class TcpStream final : public Stream {
  public:
   explicit TcpStream(tcp::socket socket)
-      : Stream(remote_address_of(socket)), socket_(std::move(socket)) {}
+      : Stream(remote_address_of(socket)), socket_(std::move(socket)) {
+    // read_some() takes what is already there without a trip through the event loop.
+    error_code ignored;
+    socket_.non_blocking(true, ignored);
+  }
+
+  asio::awaitable<error_code> wait_readable() override {
+    // A peek at one byte: unlike async_wait(wait_read), it succeeds at once when bytes are
+    // already there, without re-arming the descriptor.
+    reading_ = true;
+    const auto result = co_await socket_.async_receive(
+        asio::buffer(&peeked_, 1), tcp::socket::message_peek, asio::as_tuple(asio::use_awaitable));
+    reading_ = false;
+    co_return std::get<0>(result);
+  }
 
   asio::awaitable<std::tuple<error_code, std::size_t>> read_some(
       asio::mutable_buffer buffer) override {
+    error_code ec;
+    const std::size_t n = socket_.read_some(buffer, ec);
+    if (ec != asio::error::would_block) co_return std::tuple{ec, n};
     reading_ = true;
     auto result = co_await socket_.async_read_some(buffer, asio::as_tuple(asio::use_awaitable));
     reading_ = false;
@@ -61,6 +78,7 @@ class TcpStream final : public Stream {
 
   tcp::socket socket_;
   bool reading_ = false;
+  char peeked_ = 0;
 };
 
 }  // namespace

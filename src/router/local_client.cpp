@@ -58,7 +58,8 @@ void LocalClient::publish(std::string_view topic, std::string_view payload, mqtt
 
 void LocalClient::publish(Message message) {
   message.origin = session_;
-  message.received = Clock::now();
+  // Only an expiry interval makes the time of arrival matter (Message::remaining_expiry).
+  if (message.message_expiry_interval) message.received = Clock::now();
   router_.publish(std::make_shared<const Message>(std::move(message)));
 }
 
@@ -74,12 +75,14 @@ void LocalClient::send_publish(const Delivery& delivery, std::uint16_t, bool) {
 
 void LocalClient::drain() {
   drain_posted_ = false;
-  // Handlers may publish (and so add to this inbox): take what is here now.
-  std::deque<Delivery> batch;
-  batch.swap(inbox_);
+  // Handlers may publish (and so add to this inbox): take what is here now. The two vectors
+  // trade places on every drain, keeping their storage.
+  batch_.clear();  // what a handler that threw left
+  batch_.swap(inbox_);
   inbox_bytes_ = 0;
-  for (const Delivery& d : batch)
+  for (const Delivery& d : batch_)
     on_message_(d.message, d);
+  batch_.clear();
   if (session_ != 0) router_.link_drained(session_);
 }
 

@@ -3,11 +3,11 @@
 // the shared immutable MessagePtr every subscriber gets, never copied.
 #pragma once
 
-#include <deque>
 #include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "router/router.hpp"
 
@@ -54,7 +54,8 @@ class LocalClient final : public Link {
   Handler on_message_;
   SessionId session_ = 0;
   std::uint16_t next_packet_id_ = 1;
-  std::deque<Delivery> inbox_;
+  std::vector<Delivery> inbox_;
+  std::vector<Delivery> batch_;  // the inbox being drained
   std::size_t inbox_bytes_ = 0;
   bool drain_posted_ = false;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);

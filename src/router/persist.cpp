@@ -31,7 +31,14 @@ CREATE TABLE IF NOT EXISTS queue(client_id TEXT NOT NULL, seq INTEGER NOT NULL, 
   stage INTEGER NOT NULL, PRIMARY KEY(client_id, seq));
 CREATE TABLE IF NOT EXISTS inbound(client_id TEXT NOT NULL, packet_id INTEGER NOT NULL,
   PRIMARY KEY(client_id, packet_id));
+CREATE TABLE IF NOT EXISTS wills(client_id TEXT PRIMARY KEY, packet BLOB NOT NULL,
+  expires_at INTEGER, delay INTEGER NOT NULL);
 )";
+
+// Columns added after the first release, on a store made by it ("duplicate column" otherwise).
+constexpr const char* kAddedColumns[] = {
+    "ALTER TABLE retained ADD COLUMN local INTEGER NOT NULL DEFAULT 0",
+};
 
 std::int64_t wall_now() {
   return std::chrono::duration_cast<std::chrono::seconds>(
@@ -61,7 +68,8 @@ std::optional<std::int64_t> expires_at(const Message& message) {
 }
 
 // Null when the stored packet is unreadable or the message expired while the broker was down.
-MessagePtr decode_message(std::string_view packet, std::optional<std::int64_t> expires) {
+MessagePtr decode_message(std::string_view packet, std::optional<std::int64_t> expires,
+                          bool local = false) {
   mqtt::Packet decoded;
   if (const mqtt::Error e = mqtt::decode(packet, mqtt::Version::v5, decoded)) {
     spdlog::error("persistence: skipping an unreadable stored message: {}", mqtt::to_string(e));
@@ -73,7 +81,9 @@ MessagePtr decode_message(std::string_view packet, std::optional<std::int64_t> e
     if (left <= 0) return nullptr;
     p.properties.message_expiry_interval = static_cast<std::uint32_t>(left);
   }
-  return make_message(p, p.topic, 0, Clock::now());
+  auto m = std::const_pointer_cast<Message>(make_message(p, p.topic, 0, Clock::now()));
+  m->local = local;
+  return m;
 }
 
 std::string_view text(sqlite3_stmt* s, int column) {
@@ -133,6 +143,93 @@ std::vector<std::uint32_t> decode_ids(std::string_view bytes) {
 
 }  // namespace
 
+// One recorded change. The fields used depend on the kind (see Store::execute).
+struct Store::Op {
+  enum Kind : std::uint8_t {
+    PutRetained,        // message
+    EraseRetained,      // key = topic
+    PutSession,         // key = client id, text = user name (has_text), a = version,
+                        // b = expiry interval, c = disconnected at
+    EraseSession,       // key
+    PutSubscription,    // key, text = filter, options
+    EraseSubscription,  // key, text
+    PutMessage,         // a = id, message
+    EraseMessage,       // a = id
+    PutQueued,          // key, a = seq, b = message id, c = packet id, d = stage, message (qos,
+                        // retain in options.qos / has_text), ids
+    UpdateQueued,       // key, a = seq, c = packet id, d = stage
+    UpdateStage,        // key, c = packet id, d = stage
+    EraseQueued,        // key, a = seq
+    PutInbound,         // key, c = packet id
+    EraseInbound,       // key, c = packet id
+    PutWill,            // key, message, a = delay
+    EraseWill,          // key
+  };
+  Kind kind = PutRetained;
+  bool skip = false;  // merged into another change of the same transaction
+  bool has_text = false;
+  std::string key;
+  std::string text;
+  MessagePtr message;
+  std::int64_t a = 0, b = 0, c = 0, d = 0;
+  std::vector<std::uint32_t> ids;
+  mqtt::SubscriptionOptions options;
+};
+
+// The writer thread and its hand-over slot: at most one transaction waits in `batch` while
+// another is written.
+struct Store::Writer {
+  std::mutex mutex;
+  std::condition_variable cv;
+  std::vector<Op> batch;
+  std::uint64_t batch_number = 0;  // the transaction in `batch` (taken when == taken)
+  std::uint64_t taken = 0;
+  std::uint64_t written = 0;
+  bool stop = false;
+  std::thread thread;
+  // Statements, used by the writer thread only once it runs.
+  sqlite3_stmt* begin = nullptr;
+  sqlite3_stmt* commit = nullptr;
+  sqlite3_stmt* put_retained = nullptr;
+  sqlite3_stmt* erase_retained = nullptr;
+  sqlite3_stmt* put_session = nullptr;
+  sqlite3_stmt* erase_session[5] = {};
+  sqlite3_stmt* put_subscription = nullptr;
+  sqlite3_stmt* erase_subscription = nullptr;
+  sqlite3_stmt* put_message = nullptr;
+  sqlite3_stmt* erase_message = nullptr;
+  sqlite3_stmt* put_queued = nullptr;
+  sqlite3_stmt* update_queued = nullptr;
+  sqlite3_stmt* update_stage = nullptr;
+  sqlite3_stmt* erase_queued = nullptr;
+  sqlite3_stmt* put_inbound = nullptr;
+  sqlite3_stmt* erase_inbound = nullptr;
+  sqlite3_stmt* put_will = nullptr;
+  std::vector<sqlite3_stmt*> statements;
+  // Lets callbacks posted to the router's thread see that the store is gone.
+  std::shared_ptr<Store*> self;
+};
+
+namespace {
+
+sqlite3_stmt* prepare(sqlite3* db, std::vector<sqlite3_stmt*>& all, const char* sql) {
+  sqlite3_stmt* s = nullptr;
+  if (sqlite3_prepare_v2(db, sql, -1, &s, nullptr) != SQLITE_OK)
+    spdlog::critical("persistence: cannot prepare '{}': {}", sql, sqlite3_errmsg(db));
+  all.push_back(s);
+  return s;
+}
+
+void run(sqlite3* db, sqlite3_stmt* s) {
+  const int rc = sqlite3_step(s);
+  if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+    spdlog::error("persistence: {} failed: {}", sqlite3_sql(s), sqlite3_errmsg(db));
+  sqlite3_reset(s);
+  sqlite3_clear_bindings(s);
+}
+
+}  // namespace
+
 std::unique_ptr<Store> Store::open(const std::filesystem::path& dir, std::string& error) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
@@ -155,219 +252,433 @@ std::unique_ptr<Store> Store::open(const std::filesystem::path& dir, std::string
     sqlite3_close(db);
     return nullptr;
   }
+  for (const char* sql : kAddedColumns) {
+    char* ignored = nullptr;
+    sqlite3_exec(db, sql, nullptr, nullptr, &ignored);
+    sqlite3_free(ignored);
+  }
   sqlite3_busy_timeout(db, 1000);
   return std::unique_ptr<Store>(new Store(db));
 }
 
-Store::Store(sqlite3* db) : db_(db) {
-  begin_ = prepare("BEGIN");
-  commit_ = prepare("COMMIT");
-  put_retained_ = prepare("INSERT OR REPLACE INTO retained VALUES(?1, ?2, ?3)");
-  erase_retained_ = prepare("DELETE FROM retained WHERE topic = ?1");
-  put_session_ = prepare("INSERT OR REPLACE INTO sessions VALUES(?1, ?2, ?3, ?4, ?5)");
-  erase_session_[0] = prepare("DELETE FROM sessions WHERE client_id = ?1");
-  erase_session_[1] = prepare("DELETE FROM subscriptions WHERE client_id = ?1");
-  erase_session_[2] = prepare("DELETE FROM queue WHERE client_id = ?1");
-  erase_session_[3] = prepare("DELETE FROM inbound WHERE client_id = ?1");
-  put_subscription_ =
-      prepare("INSERT OR REPLACE INTO subscriptions VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)");
-  erase_subscription_ = prepare("DELETE FROM subscriptions WHERE client_id = ?1 AND filter = ?2");
-  put_message_ = prepare("INSERT OR REPLACE INTO messages VALUES(?1, ?2, ?3)");
-  erase_message_ = prepare("DELETE FROM messages WHERE id = ?1");
-  put_queued_ = prepare("INSERT OR REPLACE INTO queue VALUES(?1, ?2, ?3, ?4, ?5, ?6, 0, 0)");
-  update_queued_ =
-      prepare("UPDATE queue SET packet_id = ?3, stage = ?4 WHERE client_id = ?1 AND seq = ?2");
-  update_stage_ = prepare("UPDATE queue SET stage = ?3 WHERE client_id = ?1 AND packet_id = ?2");
-  erase_queued_ = prepare("DELETE FROM queue WHERE client_id = ?1 AND seq = ?2");
-  put_inbound_ = prepare("INSERT OR IGNORE INTO inbound VALUES(?1, ?2)");
-  erase_inbound_ = prepare("DELETE FROM inbound WHERE client_id = ?1 AND packet_id = ?2");
+Store::Store(sqlite3* db) : db_(db), writer_(std::make_unique<Writer>()) {
+  Writer& w = *writer_;
+  auto& all = w.statements;
+  w.begin = prepare(db, all, "BEGIN");
+  w.commit = prepare(db, all, "COMMIT");
+  w.put_retained = prepare(
+      db, all,
+      "INSERT OR REPLACE INTO retained(topic, packet, expires_at, local) VALUES(?1, ?2, ?3, ?4)");
+  w.erase_retained = prepare(db, all, "DELETE FROM retained WHERE topic = ?1");
+  w.put_session = prepare(db, all, "INSERT OR REPLACE INTO sessions VALUES(?1, ?2, ?3, ?4, ?5)");
+  w.erase_session[0] = prepare(db, all, "DELETE FROM sessions WHERE client_id = ?1");
+  w.erase_session[1] = prepare(db, all, "DELETE FROM subscriptions WHERE client_id = ?1");
+  w.erase_session[2] = prepare(db, all, "DELETE FROM queue WHERE client_id = ?1");
+  w.erase_session[3] = prepare(db, all, "DELETE FROM inbound WHERE client_id = ?1");
+  w.erase_session[4] = prepare(db, all, "DELETE FROM wills WHERE client_id = ?1");
+  w.put_will = prepare(db, all, "INSERT OR REPLACE INTO wills VALUES(?1, ?2, ?3, ?4)");
+  w.put_subscription =
+      prepare(db, all, "INSERT OR REPLACE INTO subscriptions VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+  w.erase_subscription =
+      prepare(db, all, "DELETE FROM subscriptions WHERE client_id = ?1 AND filter = ?2");
+  w.put_message = prepare(db, all, "INSERT OR REPLACE INTO messages VALUES(?1, ?2, ?3)");
+  w.erase_message = prepare(db, all, "DELETE FROM messages WHERE id = ?1");
+  w.put_queued =
+      prepare(db, all, "INSERT OR REPLACE INTO queue VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+  w.update_queued = prepare(
+      db, all, "UPDATE queue SET packet_id = ?3, stage = ?4 WHERE client_id = ?1 AND seq = ?2");
+  w.update_stage =
+      prepare(db, all, "UPDATE queue SET stage = ?3 WHERE client_id = ?1 AND packet_id = ?2");
+  w.erase_queued = prepare(db, all, "DELETE FROM queue WHERE client_id = ?1 AND seq = ?2");
+  w.put_inbound = prepare(db, all, "INSERT OR IGNORE INTO inbound VALUES(?1, ?2)");
+  w.erase_inbound = prepare(db, all, "DELETE FROM inbound WHERE client_id = ?1 AND packet_id = ?2");
+  w.self = std::make_shared<Store*>(this);
 }
 
 Store::~Store() {
-  commit();
-  for (sqlite3_stmt* s : statements_)
+  sync();
+  *writer_->self = nullptr;
+  if (writer_->thread.joinable()) {
+    {
+      std::lock_guard lock(writer_->mutex);
+      writer_->stop = true;
+    }
+    writer_->cv.notify_all();
+    writer_->thread.join();
+  }
+  for (sqlite3_stmt* s : writer_->statements)
     sqlite3_finalize(s);
   sqlite3_close(db_);
 }
 
-sqlite3_stmt* Store::prepare(const char* sql) {
-  sqlite3_stmt* s = nullptr;
-  if (sqlite3_prepare_v2(db_, sql, -1, &s, nullptr) != SQLITE_OK)
-    spdlog::critical("persistence: cannot prepare '{}': {}", sql, sqlite3_errmsg(db_));
-  statements_.push_back(s);
-  return s;
+void Store::on_durable(std::function<void(std::function<void()>)> post,
+                       std::function<void(std::uint64_t)> done) {
+  post_ = std::move(post);
+  done_ = std::move(done);
 }
 
-void Store::begin() {
-  if (in_transaction_) return;
-  run(begin_);
-  in_transaction_ = true;
+Store::Op& Store::record(int kind) {
+  Op& op = pending_.emplace_back();
+  op.kind = static_cast<Op::Kind>(kind);
+  return op;
 }
 
-void Store::run(sqlite3_stmt* s) {
-  const int rc = sqlite3_step(s);
-  if (rc != SQLITE_DONE && rc != SQLITE_ROW)
-    spdlog::error("persistence: {} failed: {}", sqlite3_sql(s), sqlite3_errmsg(db_));
-  sqlite3_reset(s);
-  sqlite3_clear_bindings(s);
+std::uint64_t Store::commit() {
+  if (!pending_.empty()) {
+    if (!writer_busy_ && post_) {
+      hand_over();
+      return handed_;
+    }
+    if (!post_) {
+      // Nobody to tell when it is done (a store used on its own): write it now.
+      sync();
+      return 0;
+    }
+    return handed_ + 1;  // handed over when the writer finishes the transaction it is writing
+  }
+  return handed_ > durable_ ? handed_ : 0;
 }
 
-bool Store::commit() {
-  if (!in_transaction_) return true;
-  in_transaction_ = false;
-  ++commits_;
-  const int rc = sqlite3_step(commit_);
-  sqlite3_reset(commit_);
+void Store::hand_over() {
+  Writer& w = *writer_;
+  if (!w.thread.joinable()) {
+    w.thread = std::thread([this, &w] {
+      std::unique_lock lock(w.mutex);
+      while (true) {
+        w.cv.wait(lock, [&] { return w.stop || w.batch_number > w.taken; });
+        if (w.batch_number == w.taken) break;  // stopping, nothing left
+        std::vector<Op> ops = std::move(w.batch);
+        w.batch.clear();
+        const std::uint64_t number = w.batch_number;
+        w.taken = number;
+        lock.unlock();
+        write(ops);
+        ops.clear();  // messages released here, not under the lock
+        lock.lock();
+        w.written = number;
+        w.cv.notify_all();
+        if (post_) {
+          post_([self = w.self, number] {
+            if (*self != nullptr) (*self)->writer_done(number);
+          });
+        }
+      }
+    });
+  }
+  {
+    std::lock_guard lock(w.mutex);
+    if (w.batch_number > w.taken) {
+      // Only sync() hands over while a transaction waits: it joins that one.
+      w.batch.insert(w.batch.end(), std::make_move_iterator(pending_.begin()),
+                     std::make_move_iterator(pending_.end()));
+    } else {
+      w.batch = std::move(pending_);
+      w.batch_number = ++handed_;
+    }
+  }
+  pending_.clear();
+  writer_busy_ = true;
+  w.cv.notify_all();
+}
+
+void Store::writer_done(std::uint64_t number) {
+  if (number <= durable_) return;  // sync() saw it first
+  durable_ = number;
+  writer_busy_ = number < handed_;
+  if (!writer_busy_ && !pending_.empty()) hand_over();
+  if (done_) done_(number);
+}
+
+void Store::sync() {
+  if (!pending_.empty()) hand_over();
+  if (handed_ == durable_) return;
+  {
+    std::unique_lock lock(writer_->mutex);
+    writer_->cv.wait(lock, [&] { return writer_->written >= handed_; });
+  }
+  durable_ = handed_;
+  writer_busy_ = false;
+  if (done_) done_(durable_);
+}
+
+void Store::write(std::vector<Op>& ops) {
+  Writer& w = *writer_;
+  run(db_, w.begin);
+  for (Op& op : ops) {
+    if (op.skip) continue;
+    switch (op.kind) {
+      case Op::PutRetained:
+        bind_param(w.put_retained, 1, op.message->topic);
+        bind_blob(w.put_retained, 2, encode_message(*op.message));
+        bind_param(w.put_retained, 3, expires_at(*op.message));
+        bind_param(w.put_retained, 4, std::int64_t{op.message->local});
+        run(db_, w.put_retained);
+        break;
+      case Op::EraseRetained:
+        bind_param(w.erase_retained, 1, op.key);
+        run(db_, w.erase_retained);
+        break;
+      case Op::PutSession:
+        bind_param(w.put_session, 1, op.key);
+        if (op.has_text) {
+          bind_param(w.put_session, 2, op.text);
+        } else {
+          sqlite3_bind_null(w.put_session, 2);
+        }
+        bind_param(w.put_session, 3, op.a);
+        bind_param(w.put_session, 4, op.b);
+        bind_param(w.put_session, 5, op.c);
+        run(db_, w.put_session);
+        break;
+      case Op::EraseSession:
+        for (sqlite3_stmt* s : w.erase_session) {
+          bind_param(s, 1, op.key);
+          run(db_, s);
+        }
+        break;
+      case Op::PutSubscription: {
+        const mqtt::SubscriptionOptions& o = op.options;
+        sqlite3_stmt* s = w.put_subscription;
+        bind_param(s, 1, op.key);
+        bind_param(s, 2, op.text);
+        bind_param(s, 3, std::int64_t{static_cast<std::uint8_t>(o.qos)});
+        bind_param(s, 4, std::int64_t{o.no_local});
+        bind_param(s, 5, std::int64_t{o.retain_as_published});
+        bind_param(s, 6, std::int64_t{static_cast<std::uint8_t>(o.retain_handling)});
+        bind_param(s, 7, std::int64_t{o.identifier});
+        run(db_, s);
+        break;
+      }
+      case Op::EraseSubscription:
+        bind_param(w.erase_subscription, 1, op.key);
+        bind_param(w.erase_subscription, 2, op.text);
+        run(db_, w.erase_subscription);
+        break;
+      case Op::PutMessage:
+        bind_param(w.put_message, 1, op.a);
+        bind_blob(w.put_message, 2, encode_message(*op.message));
+        bind_param(w.put_message, 3, expires_at(*op.message));
+        run(db_, w.put_message);
+        break;
+      case Op::EraseMessage:
+        bind_param(w.erase_message, 1, op.a);
+        run(db_, w.erase_message);
+        break;
+      case Op::PutQueued: {
+        sqlite3_stmt* s = w.put_queued;
+        bind_param(s, 1, op.key);
+        bind_param(s, 2, op.a);
+        bind_param(s, 3, op.b);
+        bind_param(s, 4, std::int64_t{static_cast<std::uint8_t>(op.options.qos)});
+        bind_param(s, 5, std::int64_t{op.has_text});
+        bind_blob(s, 6, encode_ids(op.ids));
+        bind_param(s, 7, op.c);
+        bind_param(s, 8, op.d);
+        run(db_, s);
+        break;
+      }
+      case Op::UpdateQueued:
+        bind_param(w.update_queued, 1, op.key);
+        bind_param(w.update_queued, 2, op.a);
+        bind_param(w.update_queued, 3, op.c);
+        bind_param(w.update_queued, 4, op.d);
+        run(db_, w.update_queued);
+        break;
+      case Op::UpdateStage:
+        bind_param(w.update_stage, 1, op.key);
+        bind_param(w.update_stage, 2, op.c);
+        bind_param(w.update_stage, 3, op.d);
+        run(db_, w.update_stage);
+        break;
+      case Op::EraseQueued:
+        bind_param(w.erase_queued, 1, op.key);
+        bind_param(w.erase_queued, 2, op.a);
+        run(db_, w.erase_queued);
+        break;
+      case Op::PutInbound:
+        bind_param(w.put_inbound, 1, op.key);
+        bind_param(w.put_inbound, 2, op.c);
+        run(db_, w.put_inbound);
+        break;
+      case Op::PutWill:
+        bind_param(w.put_will, 1, op.key);
+        bind_blob(w.put_will, 2, encode_message(*op.message));
+        bind_param(w.put_will, 3, expires_at(*op.message));
+        bind_param(w.put_will, 4, op.a);
+        run(db_, w.put_will);
+        break;
+      case Op::EraseWill:
+        bind_param(w.erase_session[4], 1, op.key);
+        run(db_, w.erase_session[4]);
+        break;
+      case Op::EraseInbound:
+        bind_param(w.erase_inbound, 1, op.key);
+        bind_param(w.erase_inbound, 2, op.c);
+        run(db_, w.erase_inbound);
+        break;
+    }
+  }
+  const int rc = sqlite3_step(w.commit);
+  sqlite3_reset(w.commit);
   if (rc != SQLITE_DONE) {
     spdlog::error("persistence: commit failed: {}", sqlite3_errmsg(db_));
-    return false;
+    char* ignored = nullptr;
+    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, &ignored);
+    sqlite3_free(ignored);
   }
-  return true;
 }
 
-void Store::put_retained(const Message& message) {
-  begin();
-  bind_param(put_retained_, 1, message.topic);
-  bind_blob(put_retained_, 2, encode_message(message));
-  bind_param(put_retained_, 3, expires_at(message));
-  run(put_retained_);
+void Store::put_retained(const MessagePtr& message) {
+  record(Op::PutRetained).message = message;
 }
 
 void Store::erase_retained(std::string_view topic) {
-  begin();
-  bind_param(erase_retained_, 1, topic);
-  run(erase_retained_);
+  record(Op::EraseRetained).key = topic;
 }
 
 void Store::put_session(std::string_view client_id, const std::optional<std::string>& username,
                         mqtt::Version version, std::uint32_t expiry_interval,
                         std::int64_t disconnected_at) {
-  begin();
-  bind_param(put_session_, 1, client_id);
+  Op& op = record(Op::PutSession);
+  op.key = client_id;
   if (username) {
-    bind_param(put_session_, 2, *username);
-  } else {
-    sqlite3_bind_null(put_session_, 2);
+    op.has_text = true;
+    op.text = *username;
   }
-  bind_param(put_session_, 3, std::int64_t{static_cast<std::uint8_t>(version)});
-  bind_param(put_session_, 4, std::int64_t{expiry_interval});
-  bind_param(put_session_, 5, disconnected_at);
-  run(put_session_);
+  op.a = static_cast<std::uint8_t>(version);
+  op.b = expiry_interval;
+  op.c = disconnected_at;
 }
 
 void Store::erase_session(std::string_view client_id) {
-  begin();
-  // Messages referenced only by this session's queue go too.
-  for (sqlite3_stmt* s : erase_session_) {
-    bind_param(s, 1, client_id);
-    run(s);
-  }
+  record(Op::EraseSession).key = client_id;
 }
 
 void Store::put_subscription(std::string_view client_id, std::string_view filter,
                              const mqtt::SubscriptionOptions& o) {
-  begin();
-  bind_param(put_subscription_, 1, client_id);
-  bind_param(put_subscription_, 2, filter);
-  bind_param(put_subscription_, 3, std::int64_t{static_cast<std::uint8_t>(o.qos)});
-  bind_param(put_subscription_, 4, std::int64_t{o.no_local});
-  bind_param(put_subscription_, 5, std::int64_t{o.retain_as_published});
-  bind_param(put_subscription_, 6, std::int64_t{static_cast<std::uint8_t>(o.retain_handling)});
-  bind_param(put_subscription_, 7, std::int64_t{o.identifier});
-  run(put_subscription_);
+  Op& op = record(Op::PutSubscription);
+  op.key = client_id;
+  op.text = filter;
+  op.options = o;
 }
 
 void Store::erase_subscription(std::string_view client_id, std::string_view filter) {
-  begin();
-  bind_param(erase_subscription_, 1, client_id);
-  bind_param(erase_subscription_, 2, filter);
-  run(erase_subscription_);
+  Op& op = record(Op::EraseSubscription);
+  op.key = client_id;
+  op.text = filter;
 }
 
 std::int64_t Store::message_id(const MessagePtr& message) {
-  auto [it, inserted] = messages_.try_emplace(message.get(), StoredMessage{0, 0});
+  auto [it, inserted] = messages_.try_emplace(message.get(), StoredMessage{0, 0, nullptr});
   ++it->second.references;
   if (inserted) {
     it->second.id = next_message_id_++;
-    bind_param(put_message_, 1, it->second.id);
-    bind_blob(put_message_, 2, encode_message(*message));
-    bind_param(put_message_, 3, expires_at(*message));
-    run(put_message_);
+    it->second.keep = message;
+    Op& op = record(Op::PutMessage);
+    op.a = it->second.id;
+    op.message = message;
   }
   return it->second.id;
 }
 
+namespace {
+// How far back a change looks for the one it can merge into: the router records a queued
+// message and its sending next to each other (one per subscriber of a fan-out between them).
+constexpr std::size_t kMergeWindow = 8;
+}  // namespace
+
 void Store::put_queued(std::string_view client_id, std::uint64_t seq, const MessagePtr& message,
                        mqtt::QoS qos, bool retain, const std::vector<std::uint32_t>& ids) {
-  begin();
   const std::int64_t id = message_id(message);
-  bind_param(put_queued_, 1, client_id);
-  bind_param(put_queued_, 2, static_cast<std::int64_t>(seq));
-  bind_param(put_queued_, 3, id);
-  bind_param(put_queued_, 4, std::int64_t{static_cast<std::uint8_t>(qos)});
-  bind_param(put_queued_, 5, std::int64_t{retain});
-  bind_blob(put_queued_, 6, encode_ids(ids));
-  run(put_queued_);
+  Op& op = record(Op::PutQueued);
+  op.key = client_id;
+  op.a = static_cast<std::int64_t>(seq);
+  op.b = id;
+  op.options.qos = qos;
+  op.has_text = retain;
+  op.ids = ids;
 }
 
 void Store::update_queued(std::string_view client_id, std::uint64_t seq, std::uint16_t packet_id,
                           mqtt::OutboundStage stage) {
-  begin();
-  bind_param(update_queued_, 1, client_id);
-  bind_param(update_queued_, 2, static_cast<std::int64_t>(seq));
-  bind_param(update_queued_, 3, std::int64_t{packet_id});
-  bind_param(update_queued_, 4, std::int64_t{static_cast<std::uint8_t>(stage)});
-  run(update_queued_);
+  const auto s = static_cast<std::int64_t>(seq);
+  for (std::size_t i = pending_.size(), n = 0; i > 0 && n < kMergeWindow; --i, ++n) {
+    Op& earlier = pending_[i - 1];
+    if (earlier.kind == Op::PutQueued && !earlier.skip && earlier.a == s &&
+        earlier.key == client_id) {
+      earlier.c = packet_id;
+      earlier.d = static_cast<std::uint8_t>(stage);
+      ++merged_;
+      return;
+    }
+  }
+  Op& op = record(Op::UpdateQueued);
+  op.key = client_id;
+  op.a = s;
+  op.c = packet_id;
+  op.d = static_cast<std::uint8_t>(stage);
 }
 
 void Store::update_stage(std::string_view client_id, std::uint16_t packet_id,
                          mqtt::OutboundStage stage) {
-  begin();
-  bind_param(update_stage_, 1, client_id);
-  bind_param(update_stage_, 2, std::int64_t{packet_id});
-  bind_param(update_stage_, 3, std::int64_t{static_cast<std::uint8_t>(stage)});
-  run(update_stage_);
+  Op& op = record(Op::UpdateStage);
+  op.key = client_id;
+  op.c = packet_id;
+  op.d = static_cast<std::uint8_t>(stage);
 }
 
 void Store::erase_queued(std::string_view client_id, std::uint64_t seq, const MessagePtr& message) {
-  begin();
-  bind_param(erase_queued_, 1, client_id);
-  bind_param(erase_queued_, 2, static_cast<std::int64_t>(seq));
-  run(erase_queued_);
+  Op& op = record(Op::EraseQueued);
+  op.key = client_id;
+  op.a = static_cast<std::int64_t>(seq);
+  release(message);
+}
+
+void Store::release(const MessagePtr& message) {
   const auto it = messages_.find(message.get());
   if (it == messages_.end()) return;
   if (--it->second.references == 0) {
-    bind_param(erase_message_, 1, it->second.id);
-    run(erase_message_);
+    record(Op::EraseMessage).a = it->second.id;
     messages_.erase(it);
   }
 }
 
 void Store::put_inbound(std::string_view client_id, std::uint16_t packet_id) {
-  begin();
-  bind_param(put_inbound_, 1, client_id);
-  bind_param(put_inbound_, 2, std::int64_t{packet_id});
-  run(put_inbound_);
+  Op& op = record(Op::PutInbound);
+  op.key = client_id;
+  op.c = packet_id;
+}
+
+void Store::put_will(std::string_view client_id, const MessagePtr& will, std::uint32_t delay) {
+  Op& op = record(Op::PutWill);
+  op.key = client_id;
+  op.message = will;
+  op.a = delay;
+}
+
+void Store::erase_will(std::string_view client_id) {
+  record(Op::EraseWill).key = client_id;
 }
 
 void Store::erase_inbound(std::string_view client_id, std::uint16_t packet_id) {
-  begin();
-  bind_param(erase_inbound_, 1, client_id);
-  bind_param(erase_inbound_, 2, std::int64_t{packet_id});
-  run(erase_inbound_);
+  Op& op = record(Op::EraseInbound);
+  op.key = client_id;
+  op.c = packet_id;
 }
 
 Store::Contents Store::load() {
   Contents contents;
-  sqlite3_stmt* s = prepare("SELECT packet, expires_at FROM retained");
+  std::vector<sqlite3_stmt*>& all = writer_->statements;
+  sqlite3_stmt* s = prepare(db_, all, "SELECT packet, expires_at, local FROM retained");
   while (sqlite3_step(s) == SQLITE_ROW) {
-    if (MessagePtr m = decode_message(blob(s, 0), optional_int(s, 1)))
+    if (MessagePtr m = decode_message(blob(s, 0), optional_int(s, 1), sqlite3_column_int(s, 2)))
       contents.retained.push_back(m);
   }
   sqlite3_reset(s);
 
   std::unordered_map<std::string, std::size_t> index;
   s = prepare(
+      db_, all,
       "SELECT client_id, username, version, expiry_interval, disconnected_at FROM sessions");
   while (sqlite3_step(s) == SQLITE_ROW) {
     StoredSession session;
@@ -381,9 +692,9 @@ Store::Contents Store::load() {
   }
   sqlite3_reset(s);
 
-  s = prepare(
-      "SELECT client_id, filter, qos, no_local, retain_as_published, retain_handling, "
-      "identifier FROM subscriptions");
+  s = prepare(db_, all,
+              "SELECT client_id, filter, qos, no_local, retain_as_published, retain_handling, "
+              "identifier FROM subscriptions");
   while (sqlite3_step(s) == SQLITE_ROW) {
     const auto it = index.find(std::string(text(s, 0)));
     if (it == index.end()) continue;
@@ -399,7 +710,7 @@ Store::Contents Store::load() {
 
   // Messages, shared between queues as when they were stored.
   std::unordered_map<std::int64_t, MessagePtr> by_id;
-  s = prepare("SELECT id, packet, expires_at FROM messages");
+  s = prepare(db_, all, "SELECT id, packet, expires_at FROM messages");
   while (sqlite3_step(s) == SQLITE_ROW) {
     const std::int64_t id = sqlite3_column_int64(s, 0);
     next_message_id_ = std::max(next_message_id_, id + 1);
@@ -407,9 +718,9 @@ Store::Contents Store::load() {
   }
   sqlite3_reset(s);
 
-  s = prepare(
-      "SELECT client_id, seq, message_id, qos, retain, subscription_ids, packet_id, stage "
-      "FROM queue ORDER BY client_id, seq");
+  s = prepare(db_, all,
+              "SELECT client_id, seq, message_id, qos, retain, subscription_ids, packet_id, stage "
+              "FROM queue ORDER BY client_id, seq");
   while (sqlite3_step(s) == SQLITE_ROW) {
     const auto it = index.find(std::string(text(s, 0)));
     const auto m = by_id.find(sqlite3_column_int64(s, 2));
@@ -422,13 +733,24 @@ Store::Contents Store::load() {
     q.subscription_ids = decode_ids(blob(s, 5));
     q.packet_id = static_cast<std::uint16_t>(sqlite3_column_int(s, 6));
     q.stage = static_cast<mqtt::OutboundStage>(sqlite3_column_int(s, 7) % 3);
-    auto [entry, inserted] = messages_.try_emplace(q.message.get(), StoredMessage{m->first, 0});
+    auto [entry, inserted] =
+        messages_.try_emplace(q.message.get(), StoredMessage{m->first, 0, q.message});
     ++entry->second.references;
     contents.sessions[it->second].queue.push_back(std::move(q));
   }
   sqlite3_reset(s);
 
-  s = prepare("SELECT client_id, packet_id FROM inbound");
+  s = prepare(db_, all, "SELECT client_id, packet, expires_at, delay FROM wills");
+  while (sqlite3_step(s) == SQLITE_ROW) {
+    const auto it = index.find(std::string(text(s, 0)));
+    if (it == index.end()) continue;
+    StoredSession& session = contents.sessions[it->second];
+    session.will = decode_message(blob(s, 1), optional_int(s, 2));
+    session.will_delay = static_cast<std::uint32_t>(sqlite3_column_int64(s, 3));
+  }
+  sqlite3_reset(s);
+
+  s = prepare(db_, all, "SELECT client_id, packet_id FROM inbound");
   while (sqlite3_step(s) == SQLITE_ROW) {
     const auto it = index.find(std::string(text(s, 0)));
     if (it != index.end())

@@ -1,15 +1,24 @@
 // The router's durable state in SQLite (WAL): retained messages and persistent sessions with
 // their subscriptions, their queued and in-flight QoS 1/2 messages and the QoS 2 packet ids they
-// have received. Writes are buffered into one transaction and committed together (group commit);
-// the router commits before any byte goes to the network, so nothing is acknowledged before it
-// is stored.
+// have received.
+//
+// Threads: the router's thread records changes (cheap: no SQL, no encoding); one writer thread
+// runs them in SQLite. commit() hands what was recorded to the writer as one transaction; while
+// the writer is busy, further changes accumulate into the next one (group commit: the busier the
+// broker, the larger the transactions). Transactions are numbered; a link waits until the
+// transaction holding everything recorded before its write is durable (`durable()`), so nothing
+// is acknowledged or forwarded before it is stored.
 #pragma once
 
+#include <condition_variable>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -26,6 +35,7 @@ class Store {
  public:
   // Opens (creating if needed) DIR/psos.db. Null with `error` set when it cannot.
   static std::unique_ptr<Store> open(const std::filesystem::path& dir, std::string& error);
+  // Writes everything recorded, then stops the writer thread.
   ~Store();
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
@@ -49,15 +59,20 @@ class Store {
     std::vector<std::pair<std::string, mqtt::SubscriptionOptions>> subscriptions;
     std::vector<QueuedMessage> queue;  // in seq order
     std::vector<std::uint16_t> inbound_qos2;
+    // The will of a session that was connected when the broker stopped, or whose delayed will
+    // was not published yet (null: none).
+    MessagePtr will;
+    std::uint32_t will_delay = 0;
   };
   struct Contents {
     std::vector<MessagePtr> retained;
     std::vector<StoredSession> sessions;
   };
+  // Reads the stored state; call before the first change.
   Contents load();
 
-  // ---- changes, committed by commit() ----
-  void put_retained(const Message& message);
+  // ---- changes, recorded in order and written by commit() ----
+  void put_retained(const MessagePtr& message);
   void erase_retained(std::string_view topic);
   void put_session(std::string_view client_id, const std::optional<std::string>& username,
                    mqtt::Version version, std::uint32_t expiry_interval,
@@ -76,47 +91,60 @@ class Store {
   // ... or its flow moved on (PUBREC received: awaiting PUBCOMP).
   void update_stage(std::string_view client_id, std::uint16_t packet_id, mqtt::OutboundStage stage);
   void erase_queued(std::string_view client_id, std::uint64_t seq, const MessagePtr& message);
+  // A message queued for a session that ended (erase_session removed its queue).
+  void release(const MessagePtr& message);
   void put_inbound(std::string_view client_id, std::uint16_t packet_id);
+  // The will a stored session holds (its delay counted from the loss of its connection).
+  void put_will(std::string_view client_id, const MessagePtr& will, std::uint32_t delay);
+  void erase_will(std::string_view client_id);
   void erase_inbound(std::string_view client_id, std::uint16_t packet_id);
 
-  bool dirty() const noexcept { return in_transaction_; }
-  // Commits the open transaction. Returns false (and logs) when SQLite fails.
-  bool commit();
-  std::uint64_t commits() const noexcept { return commits_; }
+  // ---- transactions (all on the router's thread) ----
+  // Hands what was recorded to the writer, now if it is idle, else as soon as it is. Returns the
+  // number of the transaction that makes every change recorded so far durable (0: there is
+  // nothing to wait for).
+  std::uint64_t commit();
+  // The last transaction known to be written. Transactions complete in order.
+  std::uint64_t durable() const noexcept { return durable_; }
+  // A transaction is being written or waits to be (its completion will be posted).
+  bool busy() const noexcept { return writer_busy_; }
+  // Called on the router's thread (through `post`) each time a transaction completed.
+  // `post` runs a function on the router's thread: the writer thread never touches the router.
+  void on_durable(std::function<void(std::function<void()>)> post,
+                  std::function<void(std::uint64_t)> done);
+  // Blocks until every change recorded so far is written (a clean stop).
+  void sync();
+  std::uint64_t commits() const noexcept { return durable_; }
+  // Statements written and statements saved by merging a change into an earlier one of the
+  // same transaction (a queued message sent before it was written is written as sent).
+  std::uint64_t merged() const noexcept { return merged_; }
 
  private:
+  struct Op;
+  struct Writer;
   explicit Store(sqlite3* db);
-  void begin();
-  sqlite3_stmt* prepare(const char* sql);
-  void run(sqlite3_stmt* statement);
+  Op& record(int kind);
+  void write(std::vector<Op>& ops);  // on the writer thread
+  void hand_over();
+  void writer_done(std::uint64_t number);
   std::int64_t message_id(const MessagePtr& message);
 
   sqlite3* db_;
-  std::vector<sqlite3_stmt*> statements_;
-  bool in_transaction_ = false;
-  std::uint64_t commits_ = 0;
+  std::unique_ptr<Writer> writer_;
+  std::vector<Op> pending_;
+  std::uint64_t handed_ = 0;   // the last transaction given to the writer
+  std::uint64_t durable_ = 0;  // the last one it finished
+  bool writer_busy_ = false;
+  std::uint64_t merged_ = 0;
+  std::function<void(std::function<void()>)> post_;
+  std::function<void(std::uint64_t)> done_;
   std::int64_t next_message_id_ = 1;
   struct StoredMessage {
     std::int64_t id;
     std::size_t references;
+    MessagePtr keep;  // so that no other message takes its address while it is a key here
   };
   std::unordered_map<const Message*, StoredMessage> messages_;
-  sqlite3_stmt* begin_ = nullptr;
-  sqlite3_stmt* commit_ = nullptr;
-  sqlite3_stmt* put_retained_ = nullptr;
-  sqlite3_stmt* erase_retained_ = nullptr;
-  sqlite3_stmt* put_session_ = nullptr;
-  sqlite3_stmt* erase_session_[4] = {};
-  sqlite3_stmt* put_subscription_ = nullptr;
-  sqlite3_stmt* erase_subscription_ = nullptr;
-  sqlite3_stmt* put_message_ = nullptr;
-  sqlite3_stmt* erase_message_ = nullptr;
-  sqlite3_stmt* put_queued_ = nullptr;
-  sqlite3_stmt* update_queued_ = nullptr;
-  sqlite3_stmt* update_stage_ = nullptr;
-  sqlite3_stmt* erase_queued_ = nullptr;
-  sqlite3_stmt* put_inbound_ = nullptr;
-  sqlite3_stmt* erase_inbound_ = nullptr;
 };
 
 }  // namespace psos::router

@@ -7,8 +7,11 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <random>
 #include <utility>
 
@@ -25,10 +28,14 @@ using mqtt::ReasonCode;
 using mqtt::Version;
 
 struct Router::Timers {
-  explicit Timers(asio::any_io_executor ex) : sys(ex) {}
+  explicit Timers(asio::any_io_executor ex)
+      : sys(ex), durable(ex, asio::steady_timer::time_point::max()) {}
   std::unordered_map<SessionId, std::unique_ptr<asio::steady_timer>> will;
   std::unordered_map<SessionId, std::unique_ptr<asio::steady_timer>> expiry;
   asio::steady_timer sys;
+  // Never expires: cancelled to wake every wait_durable() when a transaction completes.
+  asio::steady_timer durable;
+  std::optional<asio::executor_work_guard<asio::any_io_executor>> store_work;
   bool stopped = false;
 };
 
@@ -72,7 +79,17 @@ Router::Router(asio::any_io_executor executor, RouterOptions options)
       started_(Clock::now()),
       timers_(std::make_unique<Timers>(executor_)),
       store_(options_.store.get()) {
-  if (store_ != nullptr) load_store();
+  if (store_ != nullptr) {
+    load_store();
+    store_->on_durable(
+        [executor = executor_](std::function<void()> f) { asio::post(executor, std::move(f)); },
+        [this](std::uint64_t) {
+          // The executor may run out of other work while a transaction is written: keep it
+          // until the store is idle.
+          if (!store_->busy()) timers_->store_work.reset();
+          timers_->durable.cancel();
+        });
+  }
   if (options_.sys_interval_seconds > 0) schedule_sys();
 }
 
@@ -90,13 +107,23 @@ void Router::shutdown() {
   timers_->will.clear();
   timers_->expiry.clear();
   timers_->sys.cancel();
-  commit();
+  if (store_ != nullptr) store_->sync();
+  timers_->store_work.reset();
+  timers_->durable.cancel();
 }
 
 // ---------------------------------------------------------------- persistence
 
-void Router::commit() {
-  if (store_ != nullptr) store_->commit();
+std::uint64_t Router::commit() {
+  if (store_ == nullptr) return 0;
+  const std::uint64_t transaction = store_->commit();
+  if (store_->busy() && !timers_->store_work) timers_->store_work.emplace(executor_);
+  return transaction;
+}
+
+asio::awaitable<void> Router::wait_durable(std::uint64_t transaction) {
+  while (store_ != nullptr && store_->durable() < transaction)
+    co_await timers_->durable.async_wait(asio::as_tuple(asio::use_awaitable));
 }
 
 void Router::schedule_commit() {
@@ -118,8 +145,9 @@ void Router::persist_session(Session& s, std::int64_t disconnected_at) {
 void Router::load_store() {
   Store::Contents contents = store_->load();
   for (MessagePtr& m : contents.retained)
-    retained_.insert_or_assign(m->topic, std::move(m));
+    retained_.set(std::move(m));
   std::size_t queued = 0;
+  std::size_t wills = 0;
   const std::int64_t now = wall_seconds();
   for (Store::StoredSession& stored : contents.sessions) {
     auto owned = std::make_unique<Session>();
@@ -150,6 +178,13 @@ void Router::load_store() {
     }
     for (std::uint16_t id : stored.inbound_qos2)
       (void)s.inbound.on_publish(id);
+    if (stored.will) {
+      // Its connection was lost (when it was connected as the broker stopped: now).
+      s.will = WillMessage{std::move(stored.will), stored.will_delay};
+      const std::int64_t lost = stored.disconnected_at != 0 ? stored.disconnected_at : now;
+      arm_will(s, std::chrono::seconds(std::max<std::int64_t>(lost + s.will->delay - now, 0)));
+      ++wills;
+    }
     if (s.expiry_interval != kNeverExpires) {
       // 0: the session was connected when the broker stopped (a crash): its expiry interval
       // starts now, as if the connection had just been lost.
@@ -158,8 +193,9 @@ void Router::load_store() {
       schedule_expiry(s, std::chrono::seconds(std::max<std::int64_t>(left, 0)));
     }
   }
-  spdlog::info("restored {} retained messages and {} sessions with {} queued messages",
-               retained_.size(), contents.sessions.size(), queued);
+  spdlog::info(
+      "restored {} retained messages and {} sessions with {} queued messages and {} pending wills",
+      retained_.size(), contents.sessions.size(), queued, wills);
 }
 
 void Router::close_all(ReasonCode reason) {
@@ -266,6 +302,7 @@ ConnectResult Router::connect(Link& link, const mqtt::Connect& c, std::string_vi
   s.expiry_interval =
       v5 ? c.properties.session_expiry_interval.value_or(0) : (c.clean_start ? 0 : kNeverExpires);
   s.link = &link;
+  s.in_process = remote == "in-process";
   s.normal_disconnect = false;
   s.outbound.set_receive_maximum(std::min<std::uint16_t>(
       c.properties.receive_maximum.value_or(65535), options_.limits.max_inflight));
@@ -274,13 +311,19 @@ ConnectResult Router::connect(Link& link, const mqtt::Connect& c, std::string_vi
   if (store_ != nullptr) {
     if (s.expiry_interval > 0) {
       if (!s.stored) {
+        // The session becomes persistent: what it holds so far is stored too (messages in
+        // flight as queued ones: after a crash they are sent again as new).
         for (const auto& [filter, options] : s.subscriptions)
           store_->put_subscription(s.client_id, filter, options);
+        s.outbound.for_each_message([&](const Delivery& d) {
+          store_->put_queued(s.client_id, d.seq, d.message, d.qos, d.retain, d.subscription_ids);
+        });
       }
       s.stored = true;
       persist_session(s, 0);
     } else if (s.stored) {
       store_->erase_session(s.client_id);  // continues, but ends with this connection
+      s.outbound.for_each_message([&](const Delivery& d) { store_->release(d.message); });
       s.stored = false;
       schedule_commit();
     }
@@ -295,6 +338,16 @@ ConnectResult Router::connect(Link& link, const mqtt::Connect& c, std::string_vi
     will_publish.properties = c.will->properties;
     s.will = WillMessage{make_message(will_publish, c.will->topic, s.id, Clock::now()),
                          c.will->properties.will_delay_interval.value_or(0)};
+  }
+  if (s.stored) {
+    // A broker that crashes loses every connection: the will is stored so that it is
+    // published after the restart, as for any other lost connection.
+    if (s.will) {
+      store_->put_will(s.client_id, s.will->message, s.will->delay);
+    } else {
+      store_->erase_will(s.client_id);
+    }
+    schedule_commit();
   }
   ++connected_;
 
@@ -663,8 +716,9 @@ void Router::route(const MessagePtr& message) {
         if (chosen == nullptr) chosen = group.pick([](const mqtt::Subscription&) { return true; });
         if (chosen != nullptr) matches_.push_back({chosen->subscriber, chosen->options});
       });
-  const auto now = Clock::now();
-  if (matches_.empty() || message->expired(now)) return;
+  // The clock is read only for a message that can expire.
+  if (matches_.empty() || (message->message_expiry_interval && message->expired(Clock::now())))
+    return;
   if (matches_.size() > 1) {
     std::sort(matches_.begin(), matches_.end(),
               [](const Match& a, const Match& b) { return a.session < b.session; });
@@ -687,6 +741,7 @@ void Router::route(const MessagePtr& message) {
     const auto it = sessions_.find(id);
     if (it == sessions_.end()) continue;
     Session& target = *it->second;
+    if (message->local && !target.in_process) continue;  // it never leaves the node
     if (options_.acl &&
         !options_.acl->can_receive(target.username, target.client_id, message->topic))
       continue;
@@ -805,8 +860,8 @@ void Router::store_retained(const MessagePtr& message) {
     if (retained_.erase(message->topic) != 0 && store_ != nullptr)
       store_->erase_retained(message->topic);
   } else {
-    retained_.insert_or_assign(message->topic, message);
-    if (store_ != nullptr) store_->put_retained(*message);
+    retained_.set(message);
+    if (store_ != nullptr) store_->put_retained(message);
   }
   schedule_commit();
 }
@@ -816,7 +871,7 @@ void Router::send_retained(Session& s, std::string_view filter,
   const auto now = Clock::now();
   const bool wildcard = mqtt::has_wildcards(filter);
   const auto offer = [&](const MessagePtr& m) {
-    if (m->expired(now)) return;
+    if (m->expired(now) || (m->local && !s.in_process)) return;
     if (options_.acl && !options_.acl->can_receive(s.username, s.client_id, m->topic)) return;
     Delivery d;
     d.message = m;
@@ -826,11 +881,10 @@ void Router::send_retained(Session& s, std::string_view filter,
     deliver(s, std::move(d));
   };
   if (!wildcard) {
-    if (auto it = retained_.find(std::string(filter)); it != retained_.end()) offer(it->second);
+    if (const MessagePtr* m = retained_.find(filter)) offer(*m);
     return;
   }
-  for (const auto& [topic, m] : retained_)
-    if (mqtt::topic_matches(filter, topic)) offer(m);
+  retained_.match(filter, offer);
 }
 
 // ---------------------------------------------------------------- session end, wills
@@ -846,24 +900,20 @@ void Router::lose_link(Session& s) {
   ++s.pauses;
   const bool normal = s.normal_disconnect;
   s.normal_disconnect = false;
-  spdlog::info("{} disconnected{}", s.client_id, normal ? "" : " unexpectedly");
+  // In-process sessions (services) end with the node or a restart: not news at info level.
+  spdlog::log(s.in_process ? spdlog::level::debug : spdlog::level::info, "{} disconnected{}",
+              s.client_id, normal ? "" : " unexpectedly");
   // Publishers waiting for this session's backlog to drain need not wait for it any more.
   notify_drained(s, true);
-  if (normal) s.will.reset();
+  if (normal && s.will) {
+    s.will.reset();
+    if (s.stored) store_->erase_will(s.client_id);
+  }
   if (s.will) {
     if (s.will->delay == 0 || s.expiry_interval == 0) {
       publish_will(s);
-    } else if (!timers_->stopped) {
-      auto timer = std::make_unique<asio::steady_timer>(executor_);
-      timer->expires_after(std::chrono::seconds(s.will->delay));
-      const SessionId id = s.id;
-      timer->async_wait([this, id](const boost::system::error_code& ec) {
-        if (ec) return;
-        timers_->will.erase(id);
-        const auto it = sessions_.find(id);
-        if (it != sessions_.end() && !it->second->connected()) publish_will(*it->second);
-      });
-      timers_->will[s.id] = std::move(timer);
+    } else {
+      arm_will(s, std::chrono::seconds(s.will->delay));
     }
   }
   if (s.expiry_interval == 0) {
@@ -875,14 +925,28 @@ void Router::lose_link(Session& s) {
     schedule_expiry(s, std::chrono::seconds(s.expiry_interval));
 }
 
+namespace {
+
+using SessionTimers = std::unordered_map<SessionId, std::unique_ptr<asio::steady_timer>>;
+
+// Calls `fire` after `after` unless the session's timer in `timers` is cancelled first.
+void arm(asio::any_io_executor executor, SessionTimers& timers, SessionId id,
+         std::chrono::seconds after, std::function<void()> fire) {
+  auto timer = std::make_unique<asio::steady_timer>(executor);
+  timer->expires_after(after);
+  timer->async_wait([&timers, id, fire = std::move(fire)](const boost::system::error_code& ec) {
+    if (ec) return;
+    timers.erase(id);
+    fire();
+  });
+  timers[id] = std::move(timer);
+}
+
+}  // namespace
+
 void Router::schedule_expiry(Session& s, std::chrono::seconds after) {
   if (timers_->stopped) return;
-  auto timer = std::make_unique<asio::steady_timer>(executor_);
-  timer->expires_after(after);
-  const SessionId id = s.id;
-  timer->async_wait([this, id](const boost::system::error_code& ec) {
-    if (ec) return;
-    timers_->expiry.erase(id);
+  arm(executor_, timers_->expiry, s.id, after, [this, id = s.id] {
     const auto it = sessions_.find(id);
     if (it == sessions_.end() || it->second->connected()) return;
     Session& expired = *it->second;
@@ -890,13 +954,24 @@ void Router::schedule_expiry(Session& s, std::chrono::seconds after) {
     spdlog::info("session of {} expired", expired.client_id);
     end_session(expired);
   });
-  timers_->expiry[s.id] = std::move(timer);
+}
+
+void Router::arm_will(Session& s, std::chrono::seconds after) {
+  if (timers_->stopped) return;
+  arm(executor_, timers_->will, s.id, after, [this, id = s.id] {
+    const auto it = sessions_.find(id);
+    if (it != sessions_.end() && !it->second->connected()) publish_will(*it->second);
+  });
 }
 
 void Router::publish_will(Session& s) {
   if (!s.will) return;
   MessagePtr will = std::move(s.will->message);
   s.will.reset();
+  if (s.stored) {
+    store_->erase_will(s.client_id);
+    schedule_commit();
+  }
   spdlog::info("publishing the will of {} to {}", s.client_id, will->topic);
   ++stats_.messages_received;
   publish(std::move(will));
@@ -912,6 +987,7 @@ void Router::end_session(Session& s) {
   if (s.link != nullptr) --connected_;
   if (s.stored) {
     store_->erase_session(s.client_id);
+    s.outbound.for_each_message([&](const Delivery& d) { store_->release(d.message); });
     schedule_commit();
   }
   by_client_id_.erase(s.client_id);

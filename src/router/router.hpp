@@ -4,6 +4,7 @@
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -17,6 +18,7 @@
 #include "mqtt/packets.hpp"
 #include "mqtt/subscription_trie.hpp"
 #include "router/message.hpp"
+#include "router/retained.hpp"
 #include "router/session.hpp"
 
 namespace psos::router {
@@ -140,9 +142,11 @@ class Router {
   std::size_t subscription_count() const noexcept { return trie_.size(); }
   std::size_t retained_count() const noexcept { return retained_.size(); }
   const RouterOptions& options() const noexcept { return options_; }
-  // Commits what the store has buffered. Links call it before writing to the network, so that
-  // no acknowledgement leaves before what it acknowledges is stored.
-  void commit();
+  // Hands what the store has recorded to its writer thread; returns the transaction to wait for
+  // (0: none). Links wait for it before writing to the network (wait_durable), so that no
+  // acknowledgement, and nothing forwarded, leaves before what it depends on is stored.
+  std::uint64_t commit();
+  boost::asio::awaitable<void> wait_durable(std::uint64_t transaction);
 
   // Closes every connection (v5: DISCONNECT with `reason` first), e.g. Server shutting down.
   void close_all(mqtt::ReasonCode reason);
@@ -176,6 +180,8 @@ class Router {
   void store_retained(const MessagePtr& message);
   bool congested(const Session& session) const noexcept;
   void publish_will(Session& session);
+  // Publishes the session's will after `after` unless it reconnects first.
+  void arm_will(Session& session, std::chrono::seconds after);
   void end_session(Session& session);
   void schedule_sys();
   void load_store();
@@ -193,7 +199,7 @@ class Router {
   mqtt::SubscriptionTrie trie_;
   std::unordered_map<SessionId, std::unique_ptr<Session>> sessions_;
   std::unordered_map<std::string, Session*> by_client_id_;
-  std::unordered_map<std::string, MessagePtr> retained_;
+  RetainedMessages retained_;
   SessionId next_session_id_ = 1;
   std::size_t connected_ = 0;
   Clock::time_point started_;

@@ -64,6 +64,9 @@ struct Session {
   bool normal_disconnect = false;  // a DISCONNECT without "with will" ended the connection
   bool stored = false;             // kept in the router's Store (persistent, with --data)
   std::uint64_t next_seq = 1;
+  // A session of code in this node (a service, the control plane, the uplink): the only kind a
+  // local message (Message::local) is delivered to.
+  bool in_process = false;
   // Its connection stopped reading until sessions it published to drain (backpressure); no
   // publisher waits for a paused session. `pauses` tells the current pause from earlier ones.
   bool paused = false;

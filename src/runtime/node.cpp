@@ -242,6 +242,12 @@ std::string Node::start() {
                               : n.options.data_dir / "services";
   for (const system::ServiceDefinition& sd : def.services) {
     if (!sd.enabled) continue;
+    if (sd.module == "exec" && !n.options.allow_exec)
+      return fmt::format(
+          "service {}: module exec runs commands on this machine, and this node does not allow "
+          "it: start the node with `psos run --allow-exec` to allow it (a definition cannot turn "
+          "it on), or set \"enabled\": false on the service",
+          sd.name);
     if (modules::find_run(sd.module) == nullptr)
       return fmt::format("service {}: module {} has no code yet in this version", sd.name,
                          sd.module);

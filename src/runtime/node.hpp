@@ -25,6 +25,9 @@ struct NodeOptions {
   // the router keeps its state in memory and services get .psos/<system>/<node>/services/NAME.
   std::filesystem::path data_dir;
   std::string definition_hash;  // reported in $info
+  // exec services run commands on this machine: refused unless the node's own configuration
+  // allows it (psos run --allow-exec), never by the definition, which may come from elsewhere.
+  bool allow_exec = false;
   // How long stop() gives the services to end before it abandons them.
   std::chrono::milliseconds stop_deadline{5000};
 };

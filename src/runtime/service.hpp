@@ -46,6 +46,7 @@ class Service final : public modules::Context {
   boost::asio::awaitable<void> sleep_until(std::chrono::system_clock::time_point when) override;
   spdlog::logger& log() override { return *log_; }
   std::filesystem::path state_dir() override;
+  const std::filesystem::path& definition_dir() const override { return definition_.directory; }
   boost::asio::any_io_executor executor() override { return executor_; }
 
   // ---- for the supervisor ----

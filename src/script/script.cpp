@@ -75,6 +75,94 @@ void push_json(lua_State* L, const json& value, int depth) {
   }
 }
 
+// msg.json is made on first use, by metamethods all msg tables share. Until then a msg holds
+// its payload as it came (`msg.payload` may be changed by then) under this key, a light
+// userdata no Lua code can name; pairs() and conversion to JSON make json first, which removes
+// it, so a traversal sees the fields it would have seen had json been made up front.
+const char kPendingPayload = 0;
+
+bool is_json_key(lua_State* L, int index) {
+  if (lua_type(L, index) != LUA_TSTRING) return false;
+  std::size_t size = 0;
+  const char* key = lua_tolstring(L, index, &size);
+  return std::string_view(key, size) == "json";
+}
+
+// Pushes the payload still to parse, taking it from msg (nil once taken): msg.json is made, or
+// found missing, once.
+void take_pending_payload(lua_State* L, int msg) {
+  if (lua_rawgetp(L, msg, &kPendingPayload) == LUA_TNIL) return;
+  lua_pushnil(L);
+  lua_rawsetp(L, msg, &kPendingPayload);
+}
+
+// __index(msg, key): only json is ever missing on purpose. Upvalue 1: a json value that the
+// State owns, where the parse is kept so that a Lua error raised while pushing it (out of
+// memory) skips no destructor.
+int msg_index(lua_State* L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  if (!is_json_key(L, 2)) return 0;
+  take_pending_payload(L, 1);
+  std::size_t size = 0;
+  const char* payload = lua_tolstring(L, -1, &size);
+  if (payload == nullptr || size == 0) return 0;
+  auto& parsed = *static_cast<json*>(lua_touserdata(L, lua_upvalueindex(1)));
+  bool too_deep = false;
+  parsed = json::parse(payload, payload + size, nullptr, /*allow_exceptions=*/false);
+  if (parsed.is_discarded()) {
+    parsed = nullptr;
+    return 0;
+  }
+  try {
+    push_json(L, parsed, 0);
+  } catch (const ScriptError&) {
+    too_deep = true;
+  }
+  parsed = nullptr;
+  if (too_deep) return luaL_error(L, "the payload's JSON is nested too deep to hand to Lua");
+  lua_pushvalue(L, 2);
+  lua_pushvalue(L, -2);
+  lua_rawset(L, 1);
+  return 1;
+}
+
+// __newindex(msg, key, value): setting json before reading it replaces the parse.
+int msg_newindex(lua_State* L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  if (is_json_key(L, 2)) {
+    take_pending_payload(L, 1);
+    lua_pop(L, 1);
+  }
+  lua_settop(L, 3);
+  lua_rawset(L, 1);
+  return 0;
+}
+
+int raw_next(lua_State* L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_settop(L, 2);
+  if (lua_next(L, 1) != 0) return 2;
+  lua_pushnil(L);
+  return 1;
+}
+
+// Makes msg.json if it is still to be made (the only field a traversal would miss).
+int make_json(lua_State* L) {
+  lua_getfield(L, 1, "json");
+  return 0;
+}
+
+// __pairs(msg): a traversal sees json as when it was made up front.
+int msg_pairs(lua_State* L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  make_json(L);
+  lua_settop(L, 1);
+  lua_pushcfunction(L, raw_next);
+  lua_insert(L, 1);
+  lua_pushnil(L);
+  return 3;
+}
+
 json to_json(lua_State* L, int index, int depth) {
   index = lua_absindex(L, index);
   switch (lua_type(L, index)) {
@@ -93,6 +181,18 @@ json to_json(lua_State* L, int index, int depth) {
     case LUA_TTABLE: {
       if (depth > kMaxDepth || !lua_checkstack(L, 4))
         throw ScriptError("a returned table is nested too deep (or holds itself) for JSON");
+      if (lua_getmetatable(L, index) != 0) {
+        // A msg (returned whole, or inside a payload) keeps its json.
+        lua_pushliteral(L, "__index");
+        lua_rawget(L, -2);
+        const bool msg = lua_tocfunction(L, -1) == msg_index;
+        lua_pop(L, 2);
+        if (msg) {
+          lua_pushcfunction(L, make_json);
+          lua_pushvalue(L, index);
+          if (lua_pcall(L, 1, 0, 0) != LUA_OK) throw ScriptError(error_text(L, -1));
+        }
+      }
       // A table whose keys are exactly 1..n is a JSON array; any other is an object.
       const lua_Unsigned length = lua_rawlen(L, index);
       lua_Unsigned keys = 0;
@@ -185,6 +285,8 @@ struct Script::State {
   std::size_t used = 0;
   lua_State* L = nullptr;
   int function = LUA_NOREF;
+  int message_metatable = LUA_NOREF;
+  json parsed;  // msg_index's
 
   static void* allocate(void* self, void* block, std::size_t old_size, std::size_t new_size) {
     auto& state = *static_cast<State*>(self);
@@ -250,6 +352,31 @@ struct Script::State {
     lua_setglobal(L, "print");
   }
 
+  void make_message_metatable() {
+    lua_createtable(L, 0, 3);
+    lua_pushlightuserdata(L, &parsed);
+    lua_pushcclosure(L, msg_index, 1);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, msg_newindex);
+    lua_setfield(L, -2, "__newindex");
+    lua_pushcfunction(L, msg_pairs);
+    lua_setfield(L, -2, "__pairs");
+    message_metatable = luaL_ref(L, LUA_REGISTRYINDEX);
+  }
+
+  // Pushes the msg the code is called with.
+  void push_message(ScriptInput message) {
+    lua_createtable(L, 0, 4);
+    lua_pushlstring(L, message.topic.data(), message.topic.size());
+    lua_setfield(L, -2, "topic");
+    lua_pushlstring(L, message.payload.data(), message.payload.size());
+    lua_pushvalue(L, -1);
+    lua_setfield(L, -3, "payload");
+    lua_rawsetp(L, -2, &kPendingPayload);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, message_metatable);
+    lua_setmetatable(L, -2);
+  }
+
   void arm_limit() {
     const auto count = std::clamp<std::int64_t>(options.instructions, 1, INT_MAX);
     // Setting the hook again restarts its count: each call gets the whole budget.
@@ -267,6 +394,7 @@ Script::Script(std::string_view code, ScriptOptions options) : state_(std::make_
   if (state_->L == nullptr) throw ScriptError("cannot start Lua: out of memory");
   lua_State* L = state_->L;
   state_->sandbox();
+  state_->make_message_metatable();
   // On the first line, so that the user's line numbers stay as written.
   const std::string chunk = "return function(msg) " + std::string(code) + "\nend";
   if (luaL_loadbufferx(L, chunk.data(), chunk.size(), "=fn", "t") != LUA_OK) {
@@ -285,7 +413,7 @@ Script::Script(std::string_view code, ScriptOptions options) : state_(std::make_
 
 Script::~Script() = default;
 
-std::vector<ScriptMessage> Script::call(const ScriptMessage& message) {
+std::vector<ScriptMessage> Script::call(ScriptInput message) {
   lua_State* L = state_->L;
   const int top = lua_gettop(L);
   // The stack is left as found however the call ends, exceptions included.
@@ -296,18 +424,7 @@ std::vector<ScriptMessage> Script::call(const ScriptMessage& message) {
   } restore{L, top};
 
   lua_rawgeti(L, LUA_REGISTRYINDEX, state_->function);
-  lua_createtable(L, 0, 3);
-  lua_pushlstring(L, message.topic.data(), message.topic.size());
-  lua_setfield(L, -2, "topic");
-  lua_pushlstring(L, message.payload.data(), message.payload.size());
-  lua_setfield(L, -2, "payload");
-  if (!message.payload.empty()) {
-    const json parsed = json::parse(message.payload, nullptr, /*allow_exceptions=*/false);
-    if (!parsed.is_discarded()) {
-      push_json(L, parsed, 0);
-      lua_setfield(L, -2, "json");
-    }
-  }
+  state_->push_message(message);
   state_->arm_limit();
   if (lua_pcall(L, 1, 1, 0) != LUA_OK) throw ScriptError(error_text(L, -1));
 

@@ -36,6 +36,12 @@ struct ScriptMessage {
   std::string payload;
 };
 
+// The message a call runs on, viewed for the length of the call.
+struct ScriptInput {
+  std::string_view topic;
+  std::string_view payload;
+};
+
 class Script {
  public:
   // Compiles `code` as the body of `function(msg)`. Throws ScriptError on a syntax error.
@@ -45,9 +51,10 @@ class Script {
   Script& operator=(const Script&) = delete;
 
   // Runs the code on one message. `msg` in Lua has topic, payload and, when the payload parses
-  // as JSON, json. Returns what the code returned: nothing, one message or a list of them.
-  // Throws ScriptError when the code fails or returns something that is not a message.
-  std::vector<ScriptMessage> call(const ScriptMessage& message);
+  // as JSON, json (parsed on first use, so code that never reads it does not pay for it).
+  // Returns what the code returned: nothing, one message or a list of them. Throws ScriptError
+  // when the code fails or returns something that is not a message.
+  std::vector<ScriptMessage> call(ScriptInput message);
 
  private:
   struct State;

@@ -394,6 +394,7 @@ std::optional<NodeDefinition> expand(const Definition& definition, std::string_v
       definition_of_service.name = service_name;
       definition_of_service.module = module->name;
       definition_of_service.enabled = checked->value("enabled", true);
+      definition_of_service.directory = std::filesystem::path(definition.file()).parent_path();
       for (const ParamSpec& key : modules::service_keys())
         checked->erase(key.name);
       definition_of_service.params = modules::Params(std::move(*checked));

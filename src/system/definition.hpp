@@ -2,6 +2,7 @@
 // expanding one node's part of it into what the runtime starts on that node.
 #pragma once
 
+#include <filesystem>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -28,6 +29,9 @@ struct ServiceDefinition {
   std::string module;
   bool enabled = true;
   modules::Params params;
+  // The directory of the definition file: a relative path in a parameter (function's file)
+  // starts here, wherever the node was started from. Empty: the current directory.
+  std::filesystem::path directory;
 };
 
 struct NodeDefinition {

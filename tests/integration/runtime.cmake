@@ -9,3 +9,19 @@ if(PSOS_SYSTEM_PYTHON)
     ENVIRONMENT "PSOS_BINARY=$<TARGET_FILE:psos>;PYTHONDONTWRITEBYTECODE=1"
     LABELS "runtime;integration" TIMEOUT 120)
 endif()
+if(PSOS_SYSTEM_PYTHON)
+  add_test(NAME runtime.test_modules
+    COMMAND ${PSOS_SYSTEM_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/runtime/test_modules.py
+    WORKING_DIRECTORY ${CMAKE_CURRENT_LIST_DIR}/runtime)
+  set_tests_properties(runtime.test_modules PROPERTIES
+    ENVIRONMENT "PSOS_BINARY=$<TARGET_FILE:psos>;PYTHONDONTWRITEBYTECODE=1"
+    LABELS "runtime;integration" TIMEOUT 180)
+endif()
+if(PSOS_SYSTEM_PYTHON)
+  add_test(NAME runtime.test_multinode
+    COMMAND ${PSOS_SYSTEM_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/runtime/test_multinode.py
+    WORKING_DIRECTORY ${CMAKE_CURRENT_LIST_DIR}/runtime)
+  set_tests_properties(runtime.test_multinode PROPERTIES
+    ENVIRONMENT "PSOS_BINARY=$<TARGET_FILE:psos>;PYTHONDONTWRITEBYTECODE=1"
+    LABELS "runtime;integration" TIMEOUT 240)
+endif()

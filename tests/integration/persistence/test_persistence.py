@@ -176,6 +176,79 @@ class PersistenceTest(brokertest.BrokerTestCase):
             self.assertTrue(brokertest.wait_until(
                 lambda: "and 5 sessions with" in broker.log_text(), 5), broker.log_text())
 
+    def test_wills_of_stored_sessions_survive_sigkill(self):
+        # A broker that crashes loses every connection: after the restart, the wills of the
+        # persistent sessions it had are published (a delayed one when its delay is up), and
+        # the will of a client that disconnected normally is not.
+        from paho.mqtt.packettypes import PacketTypes
+        from paho.mqtt.properties import Properties
+
+        data = tempfile.mkdtemp(prefix="psos-data-")
+        self.addCleanup(shutil.rmtree, data, True)
+        port = free_port()
+        broker = self.start(port, data)
+        got = []
+        lock = threading.Lock()
+
+        def on_message(client, userdata, message):
+            with lock:
+                got.append((message.topic, message.payload.decode(), time.monotonic()))
+
+        sub = mqtt.Client(client_id="will-sub", clean_session=False)
+        sub.reconnect_delay_set(0.05, 0.5)
+        sub.on_message = on_message
+        sub.on_connect = lambda c, u, f, rc: c.subscribe("wills/#", qos=1)
+        sub.connect("127.0.0.1", port, keepalive=30)
+        sub.loop_start()
+        self.addCleanup(sub.loop_stop)
+        self.assertTrue(brokertest.wait_until(sub.is_connected, 5))
+        time.sleep(0.3)
+
+        def client(name, version=mqtt.MQTTv311, delay=None):
+            kwargs = {"clean_session": False} if version == mqtt.MQTTv311 else {}
+            c = mqtt.Client(client_id=name, protocol=version, **kwargs)
+            properties = None
+            connect_properties = None
+            if delay is not None:
+                properties = Properties(PacketTypes.WILLMESSAGE)
+                properties.WillDelayInterval = delay
+                connect_properties = Properties(PacketTypes.CONNECT)
+                connect_properties.SessionExpiryInterval = 60
+            c.will_set(f"wills/{name}", f"{name} gone", qos=1, properties=properties)
+            if version == mqtt.MQTTv5:
+                c.connect("127.0.0.1", port, keepalive=30, clean_start=False,
+                          properties=connect_properties)
+            else:
+                c.connect("127.0.0.1", port, keepalive=30)
+            c.loop_start()
+            self.assertTrue(brokertest.wait_until(c.is_connected, 5))
+            c.loop_stop()  # no reconnecting: the connection is what the broker loses
+            return c
+
+        connected = client("connected")
+        self.addCleanup(connected.socket().close)
+        polite = client("polite")
+        polite.disconnect()
+        delayed = client("delayed", mqtt.MQTTv5, delay=3)
+        delayed.socket().shutdown(socket.SHUT_RDWR)  # lost without DISCONNECT: will in 3 s
+        lost_at = time.monotonic()
+        time.sleep(0.5)
+        with lock:
+            self.assertEqual(got, [], "no will is due before the crash")
+        broker.proc.send_signal(signal.SIGKILL)
+        broker.proc.wait(5)
+        broker = self.start(port, data)
+        self.assertTrue(brokertest.wait_until(lambda: len(got) >= 2, 10), f"got {got}")
+        time.sleep(0.5)
+        with lock:
+            topics = sorted(t for t, _, _ in got)
+            self.assertEqual(topics, ["wills/connected", "wills/delayed"], got)
+            delayed_at = next(at for t, _, at in got if t == "wills/delayed")
+        # Stored with a one-second resolution: due 3 s after the loss, give or take one.
+        self.assertGreaterEqual(delayed_at - lost_at, 1.9)
+        self.assertTrue(brokertest.wait_until(
+            lambda: "2 pending wills" in broker.log_text(), 2), broker.log_text())
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <chrono>
@@ -51,10 +52,14 @@ class ModuleHarness : public ::testing::Test {
     service_->log().sinks().push_back(std::make_shared<spdlog::sinks::ostream_sink_mt>(log_));
     const modules::Run run = find_run(module);
     ASSERT_NE(run, nullptr) << module;
-    boost::asio::co_spawn(io_, run(*service_), [this](std::exception_ptr e) {
-      finished_ = true;
-      failure_ = e;
-    });
+    // Bound to the service's stop signal, as the supervisor does: request_stop() cancels what
+    // the module awaits.
+    boost::asio::co_spawn(io_, run(*service_),
+                          boost::asio::bind_cancellation_slot(service_->cancel().slot(),
+                                                              [this](std::exception_ptr e) {
+                                                                finished_ = true;
+                                                                failure_ = e;
+                                                              }));
     io_.run_for(std::chrono::milliseconds(20));
   }
 

@@ -51,6 +51,30 @@ TEST(Script, NoJsonFieldWhenThePayloadIsNotJson) {
   EXPECT_EQ(out[0].topic, "") << "a message without topic is left for the caller to name";
 }
 
+TEST(Script, JsonIsMadeOnFirstUseAsIfMadeUpFront) {
+  // From the payload as it came, once, and seen by a traversal and a returned msg.
+  EXPECT_EQ(
+      run("msg.payload = '{}' return {payload = tostring(msg.json.a)}", R"({"a": 1})")[0].payload,
+      "1");
+  EXPECT_EQ(run("msg.json.a = 2 return {payload = tostring(msg.json.a)}", R"({"a": 1})")[0].payload,
+            "2");
+  EXPECT_EQ(run("msg.json = nil return {payload = tostring(msg.json)}", R"({"a": 1})")[0].payload,
+            "nil");
+  EXPECT_EQ(run("local keys = {} for k in pairs(msg) do keys[#keys + 1] = k end "
+                "table.sort(keys) return {payload = table.concat(keys, ',')}",
+                R"({"a": 1})")[0]
+                .payload,
+            "json,payload,topic");
+  EXPECT_EQ(json::parse(run("return {payload = msg}", R"({"a": 1})")[0].payload),
+            json::parse(R"({"topic": "in/t", "payload": "{\"a\": 1}", "json": {"a": 1}})"));
+  std::string deep(200, '[');
+  deep += std::string(200, ']');
+  EXPECT_EQ(run("return {payload = msg.payload}", deep).size(), 1u)
+      << "a payload the code does not read as JSON is not refused";
+  EXPECT_NE(error_of("return {payload = msg.json}", deep).find("nested too deep"),
+            std::string::npos);
+}
+
 TEST(Script, TablePayloadsBecomeJson) {
   const auto out =
       run("return {payload = {n = msg.json.n * 2, list = {1, 2.5, 'x', true}, empty = {}}}",

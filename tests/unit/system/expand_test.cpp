@@ -149,5 +149,21 @@ TEST(Expand, NodesComeInFileOrder) {
   EXPECT_EQ(definition->system(), "gh");
 }
 
+// Relative paths in parameters (function's file) start at the definition file's directory.
+TEST(Expand, ServicesKnowTheDefinitionsDirectory) {
+  for (const auto& [file, directory] :
+       {std::pair<std::string, fs::path>{"/etc/psos/gh.json", "/etc/psos"},
+        {"site/gh.json", "site"},
+        {"gh.json", ""}}) {
+    Diagnostics errors;
+    const std::optional<Definition> definition = parse_definition(kGreenhouse, file, errors);
+    ASSERT_TRUE(definition);
+    const std::optional<NodeDefinition> node = expand(*definition, "e01", Secrets(), errors);
+    ASSERT_TRUE(node) << file;
+    for (const ServiceDefinition& service : node->services)
+      EXPECT_EQ(service.directory, directory) << file << " " << service.name;
+  }
+}
+
 }  // namespace
 }  // namespace psos::system
