@@ -200,7 +200,20 @@ class BrokerTestCase(unittest.TestCase):
         self.brokers.append(broker)
         self.addCleanup(broker.cleanup)
         self.addCleanup(self._print_log_on_failure, broker)
+        self.addCleanup(self._check_sanitizers, broker)
         return broker
+
+    SANITIZER_REPORTS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
+
+    def _check_sanitizers(self, broker):
+        """A sanitized build (make asan) reports at exit: stop the broker cleanly first."""
+        if "asan" in os.path.basename(os.path.dirname(os.path.dirname(os.path.dirname(
+                psos_binary())))):
+            broker.terminate()
+        text = broker.log_text()
+        for report in self.SANITIZER_REPORTS:
+            if report in text:
+                self.fail(f"the broker's log has a sanitizer report:\n{text[-4000:]}")
 
     def _print_log_on_failure(self, broker):
         outcome = getattr(self, "_outcome", None)
