@@ -6,7 +6,6 @@ messages for a broker that is down delivered once it starts).
 Run with /usr/bin/python3. CTest sets PSOS_BINARY.
 """
 
-import json
 import os
 import re
 import sys
@@ -15,19 +14,11 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "client_cli"))
 
-from clitest import CliTestCase, free_port, main, wait_until  # noqa: E402
-from test_run import Node  # noqa: E402
+from clitest import free_port, main, wait_until  # noqa: E402
+from test_run import NodeTestCase  # noqa: E402
 
 
-class ModulesTest(CliTestCase):
-    def node(self, *args):
-        return Node(self.processes, list(args))
-
-    def write(self, name, definition):
-        path = os.path.join(self.tmp, name)
-        with open(path, "w") as f:
-            json.dump(definition, f, indent=1)
-        return path
+class ModulesTest(NodeTestCase):
 
     def ready(self, node, url, system, name):
         """Waits for the node's $state ready on `url`."""

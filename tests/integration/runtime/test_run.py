@@ -46,7 +46,9 @@ class Node:
         return "\n".join(l for l in self.out.lines + self.err.lines if l is not None)
 
 
-class RunTest(CliTestCase):
+class NodeTestCase(CliTestCase):
+    """Starts psos run processes (cleaned up with the test's others) from written definitions."""
+
     def node(self, *args):
         return Node(self.processes, list(args))
 
@@ -55,6 +57,9 @@ class RunTest(CliTestCase):
         with open(path, "w") as f:
             json.dump(definition, f, indent=1)
         return path
+
+
+class RunTest(NodeTestCase):
 
     def retained(self, url, topic):
         result = self.psos("sub", "--broker", url, "-t", topic, "-C", "1", "-W", "5")
