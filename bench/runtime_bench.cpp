@@ -36,7 +36,7 @@
 #include <string>
 #include <vector>
 
-#include "modules/context.hpp"
+#include "modules/module.hpp"
 #include "router/local_client.hpp"
 #include "router/router.hpp"
 #include "runtime/service.hpp"
@@ -84,7 +84,9 @@ psos::system::ServiceDefinition service_definition(const std::string& module) {
   psos::system::Diagnostics errors;
   const auto parsed = psos::system::parse_definition(definition.dump(), "bench.json", errors);
   std::optional<psos::system::NodeDefinition> node;
-  if (parsed) node = psos::system::expand(*parsed, "bench", psos::system::Secrets(), errors);
+  if (parsed)
+    node = psos::system::expand(*parsed, "bench", psos::system::Secrets(),
+                                psos::modules::builtin_catalog(), errors);
   if (!node || !errors.empty()) {
     std::string text;
     for (const auto& e : errors)
@@ -144,10 +146,11 @@ Run run_once(const Options& o, const std::string& variant, bool paced) {
     if (generator_done && service_done) io.stop();
   };
   if (!service_done) {
+    const psos::modules::Module* module = psos::modules::find_builtin(variant);
     service = std::make_unique<psos::runtime::Service>(
-        router, ex, "bench", "bench", service_definition(variant),
+        router, ex, "bench", "bench", service_definition(variant), module->spec,
         std::filesystem::temp_directory_path() / "psos-runtime-bench");
-    const psos::modules::Run code = psos::modules::find_run(variant);
+    const psos::modules::Run code = module->run;
     asio::co_spawn(ex, code(*service), [&](std::exception_ptr e) {
       service_done = true;
       if (e && !service->stopping()) {

@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 
+#include "modules/module.hpp"
 #include "system/definition.hpp"
 
 namespace psos::system {
@@ -36,7 +37,8 @@ void check(std::string_view text) {
       finding("nlohmann reads another value", reference.dump());
   }
 
-  const CheckResult result = check_definition(text, "fuzz.json", secrets);
+  const CheckResult result =
+      check_definition(text, "fuzz.json", secrets, psos::modules::builtin_catalog());
   for (const Diagnostic& d : result.errors) {
     if (d.message.empty()) finding("a problem without a message", to_string(d));
     if (d.at.line < 1 || d.at.line > lines || d.at.column < 1 || d.at.column > text.size() + 1)

@@ -12,6 +12,7 @@
 #include <stdexcept>
 
 #include "definition_input.hpp"
+#include "modules/module.hpp"
 #include "system/definition.hpp"
 #include "system/secrets.hpp"
 
@@ -78,7 +79,8 @@ int CheckCommand::run() const {
   std::size_t services = 0;
   std::string system_name;
   if (node_.empty()) {
-    system::CheckResult result = system::check_definition(*text, file_, *secrets);
+    system::CheckResult result =
+        system::check_definition(*text, file_, *secrets, modules::builtin_catalog());
     errors.insert(errors.end(), result.errors.begin(), result.errors.end());
     nodes = result.nodes.size();
     for (const system::NodeDefinition& node : result.nodes)
@@ -90,7 +92,7 @@ int CheckCommand::run() const {
     if (definition) {
       system_name = definition->system();
       if (const std::optional<system::NodeDefinition> node =
-              system::expand(*definition, node_, *secrets, errors)) {
+              system::expand(*definition, node_, *secrets, modules::builtin_catalog(), errors)) {
         nodes = 1;
         services = node->services.size();
       }

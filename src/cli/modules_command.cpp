@@ -8,7 +8,7 @@
 #include <string_view>
 #include <vector>
 
-#include "modules/spec.hpp"
+#include "modules/module.hpp"
 #include "system/diagnostic.hpp"
 #include "system/duration.hpp"
 
@@ -95,18 +95,32 @@ std::string describe_module(const modules::ModuleSpec& module) {
       names += (i == 0 ? "" : i + 1 == group.size() ? " or " : ", ") + group[i];
     out += "\n" + wrap("Give exactly one of " + names + ".", 0);
   }
+  if (module.runs_commands)
+    out += "\n" + wrap(
+                      "Runs commands on the node's machine: a node starts such a service only "
+                      "when it is run with --allow-exec.",
+                      0);
   out += "\nEvery service also has:\n" + describe_params(modules::service_keys(), 2);
+  out += "\nFunctions (psos call NODE SERVICE FUNCTION [ARGS_JSON]):\n";
+  std::vector<const modules::FunctionSpec*> functions = {&modules::status_function()};
+  for (const modules::FunctionSpec& f : module.functions)
+    functions.push_back(&f);
+  for (const modules::FunctionSpec* f : functions) {
+    out += wrap(f->name, 2);
+    out += wrap(f->description, 6);
+    if (!f->args.empty()) out += describe_params(f->args, 6);
+  }
   return out;
 }
 
 std::string list_modules() {
   std::size_t width = 0;
-  for (const modules::ModuleSpec& module : modules::registry())
-    width = std::max(width, module.name.size());
+  for (const modules::Module& module : modules::builtin_modules())
+    width = std::max(width, module.spec.name.size());
   std::string out = "Built-in modules (psos modules NAME describes one):\n";
-  for (const modules::ModuleSpec& module : modules::registry())
-    out += "  " + module.name + std::string(width - module.name.size() + 2, ' ') + module.summary +
-           "\n";
+  for (const modules::Module& module : modules::builtin_modules())
+    out += "  " + module.spec.name + std::string(width - module.spec.name.size() + 2, ' ') +
+           module.spec.summary + "\n";
   return out;
 }
 
@@ -117,8 +131,9 @@ ModulesCommand::ModulesCommand(CLI::App& parent)
   app_->add_option("NAME", name_, "The module to describe");
   app_->footer(R"(
 Without NAME, lists the modules a service can run. With NAME, describes that
-module's parameters: type, default, allowed values. The same specifications
-check definitions (psos check) and make the JSON Schema (psos schema).)");
+module's parameters (type, default, allowed values) and the functions its
+services offer to `psos call`. The same specifications check definitions
+(psos check), make the JSON Schema (psos schema) and answer a node's `help`.)");
 }
 
 bool ModulesCommand::selected() const {
@@ -130,13 +145,13 @@ int ModulesCommand::run() const {
     std::fputs(list_modules().c_str(), stdout);
     return 0;
   }
-  if (const modules::ModuleSpec* module = modules::find_module(name_)) {
-    std::fputs(describe_module(*module).c_str(), stdout);
+  if (const modules::Module* module = modules::find_builtin(name_)) {
+    std::fputs(describe_module(module->spec).c_str(), stdout);
     return 0;
   }
   std::vector<std::string_view> names;
-  for (const modules::ModuleSpec& module : modules::registry())
-    names.push_back(module.name);
+  for (const modules::Module& module : modules::builtin_modules())
+    names.push_back(module.spec.name);
   std::fprintf(stderr, "psos modules: no module %s%s; psos modules lists them\n",
                system::in_quotes(name_).c_str(), system::did_you_mean(name_, names).c_str());
   return 1;

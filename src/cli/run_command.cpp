@@ -13,6 +13,7 @@
 #include <cstdio>
 
 #include "definition_input.hpp"
+#include "modules/module.hpp"
 #include "runtime/node.hpp"
 #include "system/definition.hpp"
 
@@ -101,7 +102,7 @@ int RunCommand::run() const {
                      file_.c_str(), definition->nodes().size(), names.c_str());
         return 2;
       }
-      node = system::expand(*definition, name, secrets, errors);
+      node = system::expand(*definition, name, secrets, modules::builtin_catalog(), errors);
     }
   } catch (const std::runtime_error& e) {
     std::fprintf(stderr, "psos run: %s\n", e.what());

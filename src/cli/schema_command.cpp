@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 
+#include "modules/module.hpp"
 #include "system/schema.hpp"
 
 namespace psos::cli {
@@ -23,7 +24,7 @@ bool SchemaCommand::selected() const {
 }
 
 int SchemaCommand::run() const {
-  std::fputs(system::definition_schema().c_str(), stdout);
+  std::fputs(system::definition_schema(modules::builtin_catalog()).c_str(), stdout);
   return 0;
 }
 

@@ -185,4 +185,8 @@ boost::asio::awaitable<void> run_aggregate(Context& ctx) {
   }
 }
 
+Module aggregate_module() {
+  return {.spec = aggregate_spec(), .run = run_aggregate};
+}
+
 }  // namespace psos::modules

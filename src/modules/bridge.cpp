@@ -216,4 +216,8 @@ asio::awaitable<void> run_bridge(Context& ctx) {
   std::rethrow_exception(ended);
 }
 
+Module bridge_module() {
+  return {.spec = bridge_spec(), .run = run_bridge};
+}
+
 }  // namespace psos::modules

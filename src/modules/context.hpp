@@ -9,6 +9,8 @@
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
 #include <filesystem>
+#include <functional>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 
@@ -52,13 +54,22 @@ class Context {
   // file) are relative to it.
   virtual const std::filesystem::path& definition_dir() const = 0;
   virtual boost::asio::any_io_executor executor() = 0;
+
+  // Makes one of the module's functions (ModuleSpec::functions) callable while run() runs, by
+  // the control plane (`psos call`) and by Lua's call(). The arguments arrive checked against
+  // the function's spec, with defaults filled in. A handler runs on the node's loop and returns
+  // the result as JSON, or throws std::exception with a message for the caller. An async handler
+  // must not use run()'s locals after its first suspension (the service may stop meanwhile):
+  // it captures what it needs by value or shared_ptr.
+  using Function = std::function<nlohmann::json(const nlohmann::json& args)>;
+  using AsyncFunction =
+      std::function<boost::asio::awaitable<nlohmann::json>(const nlohmann::json& args)>;
+  virtual void provide(std::string_view function, Function handler) = 0;
+  virtual void provide_async(std::string_view function, AsyncFunction handler) = 0;
 };
 
 // A module's code: runs until the service stops (or returns when it has nothing more to do).
 // Throwing marks a failure: the supervisor logs it and restarts the service with backoff.
 using Run = boost::asio::awaitable<void> (*)(Context& context);
-
-// The code of a built-in module; nullptr for a module whose code is not built yet.
-Run find_run(std::string_view module);
 
 }  // namespace psos::modules

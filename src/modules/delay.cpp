@@ -151,4 +151,8 @@ boost::asio::awaitable<void> run_delay(Context& ctx) {
   co_await (holder.receive() && holder.dispatch());
 }
 
+Module delay_module() {
+  return {.spec = delay_spec(), .run = run_delay};
+}
+
 }  // namespace psos::modules

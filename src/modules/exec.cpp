@@ -81,6 +81,7 @@ ModuleSpec exec_spec() {
               qos_param(),
               retain_param(),
           },
+      .runs_commands = true,
   };
 }
 
@@ -440,6 +441,10 @@ asio::awaitable<void> run_exec(Context& ctx) {
       next += every;
     co_await ctx.sleep_until(next);
   }
+}
+
+Module exec_module() {
+  return {.spec = exec_spec(), .run = run_exec};
 }
 
 }  // namespace psos::modules

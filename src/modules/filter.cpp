@@ -76,4 +76,8 @@ boost::asio::awaitable<void> run_filter(Context& ctx) {
   }
 }
 
+Module filter_module() {
+  return {.spec = filter_spec(), .run = run_filter};
+}
+
 }  // namespace psos::modules

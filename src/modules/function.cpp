@@ -108,4 +108,8 @@ boost::asio::awaitable<void> run_function(Context& ctx) {
   }
 }
 
+Module function_module() {
+  return {.spec = function_spec(), .run = run_function};
+}
+
 }  // namespace psos::modules

@@ -1,7 +1,7 @@
 // `log`: prints messages (time, topic, payload) to the node's log.
 #include "modules/builtin.hpp"
-#include "modules/message_template.hpp"
 #include "modules/context.hpp"
+#include "modules/message_template.hpp"
 
 namespace psos::modules {
 
@@ -30,7 +30,8 @@ ModuleSpec log_spec() {
 
 boost::asio::awaitable<void> run_log(Context& ctx) {
   const Params& p = ctx.params();
-  for (const std::string& filter : p.texts("sub")) ctx.subscribe(filter);
+  for (const std::string& filter : p.texts("sub"))
+    ctx.subscribe(filter);
   const auto level = spdlog::level::from_str(p.text("level"));
   const std::string& format = p.text("format");
   while (true) {
@@ -40,6 +41,10 @@ boost::asio::awaitable<void> run_log(Context& ctx) {
     const auto line = fill_template(format, std::ref(names), &missing);
     ctx.log().log(level, "{}", line ? *line : m->topic + " " + m->payload);
   }
+}
+
+Module log_module() {
+  return {.spec = log_spec(), .run = run_log};
 }
 
 }  // namespace psos::modules

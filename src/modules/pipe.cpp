@@ -57,4 +57,8 @@ boost::asio::awaitable<void> run_pipe(Context& ctx) {
   }
 }
 
+Module pipe_module() {
+  return {.spec = pipe_spec(), .run = run_pipe};
+}
+
 }  // namespace psos::modules

@@ -78,4 +78,8 @@ boost::asio::awaitable<void> run_sim_dht(Context& ctx) {
   }
 }
 
+Module sim_dht_module() {
+  return {.spec = sim_dht_spec(), .run = run_sim_dht};
+}
+
 }  // namespace psos::modules

@@ -92,4 +92,8 @@ boost::asio::awaitable<void> run_sim_sensor(Context& ctx) {
   }
 }
 
+Module sim_sensor_module() {
+  return {.spec = sim_sensor_spec(), .run = run_sim_sensor};
+}
+
 }  // namespace psos::modules

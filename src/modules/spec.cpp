@@ -71,11 +71,24 @@ const std::vector<ParamSpec>& service_keys() {
   return keys;
 }
 
-const ModuleSpec* find_module(std::string_view name) {
-  const std::vector<ModuleSpec>& all = registry();
-  const auto it =
-      std::find_if(all.begin(), all.end(), [&](const ModuleSpec& m) { return m.name == name; });
-  return it == all.end() ? nullptr : &*it;
+const FunctionSpec* ModuleSpec::function(std::string_view function_name) const {
+  const auto it = std::find_if(functions.begin(), functions.end(),
+                               [&](const FunctionSpec& f) { return f.name == function_name; });
+  return it == functions.end() ? nullptr : &*it;
+}
+
+const FunctionSpec& status_function() {
+  static const FunctionSpec status = {
+      .name = "status",
+      .description = "The service's state, parameters in effect and message counters",
+  };
+  return status;
+}
+
+const ModuleSpec* ModuleCatalog::find(std::string_view name) const {
+  const auto it = std::find_if(modules_.begin(), modules_.end(),
+                               [&](const ModuleSpec* m) { return m->name == name; });
+  return it == modules_.end() ? nullptr : *it;
 }
 
 bool Params::has(std::string_view name) const {

@@ -1,10 +1,12 @@
-// What a module declares about its parameters (name, type, default, description, allowed values),
-// the registry of built-in modules, and the validated parameters a service gets. One spec drives
-// definition checking (system/), `psos modules` and the JSON Schema.
+// What a module declares about itself: its parameters (name, type, default, description, allowed
+// values), its own checks, its capabilities and its callable functions; and the validated
+// parameters a service gets. One spec drives definition checking (system/), `psos modules`, the
+// JSON Schema and the control plane's `help`. No Asio here: system/ links only this part.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -61,6 +63,23 @@ struct ParamSpec {
   std::vector<ParamSpec> fields;  // Object, ObjectList: their keys
 };
 
+// A module's callable operation (`psos call NODE SERVICE FUNCTION ARGS`): its arguments are
+// checked like parameters before the handler the running service provides is called.
+struct FunctionSpec {
+  std::string name;
+  std::string description;      // one line
+  std::vector<ParamSpec> args;  // an object's keys, as a service's parameters
+};
+
+class Params;
+// Where a module's own check found a problem: `path` is relative to the service, its steps
+// separated by '/' as in diagnostics ("cron", "rules/2/value"); the checker turns it into
+// FILE:LINE:COL.
+using Report = std::function<void(std::string_view path, std::string message)>;
+// Checks what types alone cannot (a cron expression, a regular expression in a rule) on the
+// normalized parameters, so that `psos check` reports it before anything starts.
+using Validate = void (*)(const Params& params, const Report& report);
+
 struct ModuleSpec {
   std::string name;
   std::string summary;      // one line: what a service of this module does
@@ -68,16 +87,35 @@ struct ModuleSpec {
   std::vector<ParamSpec> params;
   // Groups of parameters of which exactly one must be given (timer: every, cron or at).
   std::vector<std::vector<std::string>> one_of;
+  Validate validate = nullptr;
+  // Runs commands on the machine (exec): a node starts such a service only when its own
+  // configuration allows it (psos run --allow-exec), never because a definition asks.
+  bool runs_commands = false;
+  // Besides `status`, which every service has.
+  std::vector<FunctionSpec> functions;
 
   const ParamSpec* find(std::string_view param) const;
+  const FunctionSpec* function(std::string_view function_name) const;
 };
 
 // The keys every service has besides its module's parameters: name, module, enabled, description.
 const std::vector<ParamSpec>& service_keys();
 
-// Every built-in module, in the order `psos modules` lists them.
-const std::vector<ModuleSpec>& registry();
-const ModuleSpec* find_module(std::string_view name);
+// `status`: the function every service has (parameters, counters).
+const FunctionSpec& status_function();
+
+// The modules a definition may use, by name: the built-in ones (modules/registry.hpp), or any
+// other set a test or tool assembles. Holds pointers: the specs outlive it.
+class ModuleCatalog {
+ public:
+  ModuleCatalog() = default;
+  explicit ModuleCatalog(std::vector<const ModuleSpec*> modules) : modules_(std::move(modules)) {}
+  const ModuleSpec* find(std::string_view name) const;
+  const std::vector<const ModuleSpec*>& all() const { return modules_; }
+
+ private:
+  std::vector<const ModuleSpec*> modules_;
+};
 
 // A service's parameters after checking: every parameter its module declares that the definition
 // gives or that has a default, with templates and secrets expanded and types normalized (durations

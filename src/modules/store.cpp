@@ -260,4 +260,8 @@ boost::asio::awaitable<void> run_store(Context& ctx) {
   }
 }
 
+Module store_module() {
+  return {.spec = store_spec(), .run = run_store};
+}
+
 }  // namespace psos::modules

@@ -7,6 +7,27 @@
 
 namespace psos::modules {
 
+namespace {
+
+std::vector<Rule> make_rules(const nlohmann::json& items, const Report& report) {
+  std::vector<Rule> rules;
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    try {
+      rules.emplace_back(items[i]);
+    } catch (const std::exception& e) {
+      report("rules/" + std::to_string(i), e.what());
+    }
+  }
+  return rules;
+}
+
+// psos check: a rule that cannot be used (between without to, a regex that does not compile).
+void validate_switch(const Params& p, const Report& report) {
+  make_rules(p.json("rules"), report);
+}
+
+}  // namespace
+
 ModuleSpec switch_spec() {
   return {
       .name = "switch",
@@ -56,20 +77,16 @@ ModuleSpec switch_spec() {
               qos_param(),
               retain_param(),
           },
+      .validate = validate_switch,
   };
 }
 
 boost::asio::awaitable<void> run_switch(Context& ctx) {
   const Params& p = ctx.params();
-  std::vector<Rule> rules;
-  const nlohmann::json& items = p.json("rules");
-  for (std::size_t i = 0; i < items.size(); ++i) {
-    try {
-      rules.emplace_back(items[i]);
-    } catch (const std::exception& e) {
-      throw std::runtime_error("switch: parameter rules[" + std::to_string(i) + "]: " + e.what());
-    }
-  }
+  const std::vector<Rule> rules =
+      make_rules(p.json("rules"), [](std::string_view path, const std::string& message) {
+        throw std::runtime_error("switch: parameter " + std::string(path) + ": " + message);
+      });
   const bool first_only = p.text("mode") == "first";
   const std::string otherwise = p.has("otherwise") ? p.text("otherwise") : std::string();
   const auto qos = static_cast<mqtt::QoS>(p.integer("qos"));
@@ -87,6 +104,10 @@ boost::asio::awaitable<void> run_switch(Context& ctx) {
     }
     if (!matched && !otherwise.empty()) ctx.publish(otherwise, m->payload, qos, retain);
   }
+}
+
+Module switch_module() {
+  return {.spec = switch_spec(), .run = run_switch};
 }
 
 }  // namespace psos::modules

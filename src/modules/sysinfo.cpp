@@ -145,4 +145,8 @@ boost::asio::awaitable<void> run_sysinfo(Context& ctx) {
   }
 }
 
+Module sysinfo_module() {
+  return {.spec = sysinfo_spec(), .run = run_sysinfo};
+}
+
 }  // namespace psos::modules

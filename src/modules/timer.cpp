@@ -12,6 +12,34 @@
 
 namespace psos::modules {
 
+namespace {
+
+// psos check: a cron expression or an at time that parses by its pattern but cannot work
+// (minute 75, a day that never comes).
+void validate_timer(const Params& p, const Report& report) {
+  const TimePoint now = std::chrono::system_clock::now();
+  if (p.has("cron")) {
+    try {
+      CronSchedule::parse(p.text("cron")).next_after(now);
+    } catch (const std::invalid_argument& e) {
+      report("cron", e.what());
+    }
+  }
+  if (p.has("at")) {
+    const std::vector<std::string> times = p.texts("at");
+    if (times.empty()) report("at", "the list is empty: give at least one time");
+    for (std::size_t i = 0; i < times.size(); ++i) {
+      try {
+        AtSchedule::parse(times[i]).next_after(now);
+      } catch (const std::invalid_argument& e) {
+        report("at/" + std::to_string(i), e.what());
+      }
+    }
+  }
+}
+
+}  // namespace
+
 ModuleSpec timer_spec() {
   return {
       .name = "timer",
@@ -54,6 +82,7 @@ ModuleSpec timer_spec() {
               retain_param(),
           },
       .one_of = {{"every", "cron", "at"}},
+      .validate = validate_timer,
   };
 }
 
@@ -148,6 +177,10 @@ boost::asio::awaitable<void> run_timer(Context& ctx) {
                                "}, which timer does not know");
     }
   }
+}
+
+Module timer_module() {
+  return {.spec = timer_spec(), .run = run_timer};
 }
 
 }  // namespace psos::modules

@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "listeners/listener_set.hpp"
+#include "modules/module.hpp"
 #include "router/local_client.hpp"
 #include "router/persist.hpp"
 #include "router/router.hpp"
@@ -92,20 +93,25 @@ struct Node::Impl {
   }
 
   asio::awaitable<void> supervise(Service& s) {
-    const modules::Run run = modules::find_run(s.definition().module);
+    const modules::Run run = modules::find_builtin(s.definition().module)->run;
     auto backoff = std::chrono::duration_cast<std::chrono::milliseconds>(kFirstBackoff);
     std::vector<std::chrono::steady_clock::time_point> failures;
     while (!s.stopping()) {
       s.status = ServiceStatus::Running;
+      s.started_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count();
       publish_info();
       try {
         Service::last_resumed = &s;
         co_await run(s);
+        s.forget_functions();
         if (s.stopping()) break;
         s.status = ServiceStatus::Finished;
         s.log().info("finished");
         break;
       } catch (const std::exception& e) {
+        s.forget_functions();
         if (s.stopping()) break;
         s.last_error = e.what();
       }
@@ -242,17 +248,17 @@ std::string Node::start() {
                               : n.options.data_dir / "services";
   for (const system::ServiceDefinition& sd : def.services) {
     if (!sd.enabled) continue;
-    if (sd.module == "exec" && !n.options.allow_exec)
+    const modules::Module* module = modules::find_builtin(sd.module);
+    if (module == nullptr)
+      return fmt::format("service {}: module {} is not built into this psos", sd.name, sd.module);
+    if (module->spec.runs_commands && !n.options.allow_exec)
       return fmt::format(
-          "service {}: module exec runs commands on this machine, and this node does not allow "
+          "service {}: module {} runs commands on this machine, and this node does not allow "
           "it: start the node with `psos run --allow-exec` to allow it (a definition cannot turn "
           "it on), or set \"enabled\": false on the service",
-          sd.name);
-    if (modules::find_run(sd.module) == nullptr)
-      return fmt::format("service {}: module {} has no code yet in this version", sd.name,
-                         sd.module);
-    n.services.push_back(
-        std::make_unique<Service>(*n.router, n.executor, def.system, def.name, sd, state_root));
+          sd.name, sd.module);
+    n.services.push_back(std::make_unique<Service>(*n.router, n.executor, def.system, def.name, sd,
+                                                   module->spec, state_root));
   }
   n.all_done =
       std::make_unique<asio::steady_timer>(n.executor, asio::steady_timer::time_point::max());

@@ -36,11 +36,12 @@ std::string_view to_string(ServiceStatus status) noexcept {
 
 Service::Service(router::Router& router, asio::any_io_executor executor, std::string system,
                  std::string node, system::ServiceDefinition definition,
-                 std::filesystem::path state_root)
+                 const modules::ModuleSpec& spec, std::filesystem::path state_root)
     : executor_(executor),
       system_(std::move(system)),
       node_(std::move(node)),
       definition_(std::move(definition)),
+      spec_(spec),
       state_root_(std::move(state_root)),
       router_(router),
       wake_(executor),
@@ -65,6 +66,7 @@ void Service::reset() {
   session_ = std::make_unique<router::LocalClient>(
       router_, executor_, "psos:" + node_ + ":" + definition_.name,
       [this](const router::MessagePtr& m, const router::Delivery&) {
+        ++counters.messages_in;
         inbox_.push_back(m);
         wake_.cancel();
       });
@@ -83,10 +85,12 @@ void Service::request_stop() {
 
 void Service::publish(std::string_view topic, std::string_view payload, mqtt::QoS qos,
                       bool retain) {
+  ++counters.messages_out;
   session_->publish(topic, payload, qos, retain);
 }
 
 void Service::publish(router::Message message) {
+  ++counters.messages_out;
   session_->publish(std::move(message));
 }
 
@@ -125,6 +129,69 @@ std::filesystem::path Service::state_dir() {
   const auto dir = state_root_ / definition_.name;
   std::filesystem::create_directories(dir);
   return dir;
+}
+
+void Service::provide(std::string_view function, Function handler) {
+  provide_async(function,
+                [handler = std::move(handler)](const nlohmann::json& args)
+                    -> asio::awaitable<nlohmann::json> { co_return handler(args); });
+}
+
+void Service::provide_async(std::string_view function, AsyncFunction handler) {
+  if (!spec_.function(function))
+    throw std::logic_error("module " + spec_.name + " provides function " + std::string(function) +
+                           ", which its spec does not declare");
+  functions_.insert_or_assign(std::string(function), std::move(handler));
+}
+
+std::vector<std::string> Service::functions() const {
+  std::vector<std::string> names = {"status"};
+  for (const auto& [name, handler] : functions_)
+    names.push_back(name);
+  return names;
+}
+
+nlohmann::json Service::status_json() const {
+  return {{"name", definition_.name},
+          {"module", definition_.module},
+          {"status", to_string(status)},
+          {"restarts", restarts},
+          {"started", started_ms},
+          {"error", last_error},
+          {"params", definition_.params.all()},
+          {"messages_in", counters.messages_in},
+          {"messages_out", counters.messages_out},
+          {"errors", counters.errors},
+          {"pending", inbox_.size()}};
+}
+
+asio::awaitable<nlohmann::json> Service::call(std::string_view function, nlohmann::json args) {
+  if (function == "status") co_return status_json();
+  if (!spec_.function(function)) {
+    std::string known = "status";
+    for (const modules::FunctionSpec& f : spec_.functions)
+      known += ", " + f.name;
+    throw CallError("unknown_function", "service " + definition_.name + " (module " + spec_.name +
+                                            ") has no function " + std::string(function) +
+                                            " (functions: " + known + ")");
+  }
+  if (status != ServiceStatus::Running)
+    throw CallError("not_running", "service " + definition_.name + " is " +
+                                       std::string(to_string(status)) +
+                                       ": its functions work while it runs");
+  const auto it = functions_.find(function);
+  if (it == functions_.end())
+    throw CallError("unavailable", "service " + definition_.name + " does not offer " +
+                                       std::string(function) + " at the moment");
+  // A copy: the handler may be replaced or forgotten while it runs.
+  const AsyncFunction handler = it->second;
+  try {
+    co_return co_await handler(args);
+  } catch (const CallError&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw CallError("failed", e.what());
+  }
 }
 
 }  // namespace psos::runtime

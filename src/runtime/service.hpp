@@ -6,7 +6,9 @@
 #include <boost/asio/steady_timer.hpp>
 #include <deque>
 #include <filesystem>
+#include <map>
 #include <memory>
+#include <stdexcept>
 #include <string>
 
 #include "modules/context.hpp"
@@ -25,10 +27,30 @@ enum class ServiceStatus : std::uint8_t {
 };
 std::string_view to_string(ServiceStatus status) noexcept;
 
+// Why a function call could not be made or failed: a stable code for programs ("not_running",
+// "unknown_function", "failed", ...) and a message for people.
+class CallError : public std::runtime_error {
+ public:
+  CallError(std::string code, const std::string& message)
+      : std::runtime_error(message), code_(std::move(code)) {}
+  const std::string& code() const noexcept { return code_; }
+
+ private:
+  std::string code_;
+};
+
+// What a service has done since the node started (restarts do not reset it).
+struct ServiceCounters {
+  std::uint64_t messages_in = 0;   // delivered to its inbox
+  std::uint64_t messages_out = 0;  // published
+  std::uint64_t errors = 0;        // error records in its log, failures included
+};
+
 class Service final : public modules::Context {
  public:
   Service(router::Router& router, boost::asio::any_io_executor executor, std::string system,
-          std::string node, system::ServiceDefinition definition, std::filesystem::path state_root);
+          std::string node, system::ServiceDefinition definition, const modules::ModuleSpec& spec,
+          std::filesystem::path state_root);
   ~Service() override;
 
   // ---- modules::Context ----
@@ -48,12 +70,27 @@ class Service final : public modules::Context {
   std::filesystem::path state_dir() override;
   const std::filesystem::path& definition_dir() const override { return definition_.directory; }
   boost::asio::any_io_executor executor() override { return executor_; }
+  void provide(std::string_view function, Function handler) override;
+  void provide_async(std::string_view function, AsyncFunction handler) override;
 
   // ---- for the supervisor ----
   const system::ServiceDefinition& definition() const noexcept { return definition_; }
+  const modules::ModuleSpec& spec() const noexcept { return spec_; }
   ServiceStatus status = ServiceStatus::Starting;
   unsigned restarts = 0;
   std::string last_error;
+  std::int64_t started_ms = 0;  // epoch ms of the last start of run()
+  ServiceCounters counters;
+
+  // Calls one of the service's functions (`status`, or one its module declares and its code
+  // provides) with arguments already checked against the spec. Throws CallError.
+  boost::asio::awaitable<nlohmann::json> call(std::string_view function, nlohmann::json args);
+  // The functions callable now (`status` and those the running code provides).
+  std::vector<std::string> functions() const;
+  // `status`'s result.
+  nlohmann::json status_json() const;
+  // Forgets the handlers of the run that ended (they may refer to its frame).
+  void forget_functions() { functions_.clear(); }
   // Asks run() to end: pending next()/sleep() throw operation_aborted.
   void request_stop();
   bool stopping() const noexcept { return stopping_; }
@@ -70,7 +107,9 @@ class Service final : public modules::Context {
   std::string system_;
   std::string node_;
   system::ServiceDefinition definition_;
+  const modules::ModuleSpec& spec_;
   std::filesystem::path state_root_;
+  std::map<std::string, AsyncFunction, std::less<>> functions_;
   std::shared_ptr<spdlog::logger> log_;
   std::unique_ptr<router::LocalClient> session_;
   router::Router& router_;

@@ -151,6 +151,24 @@ void read_defaults(Checker& checker, const json& defaults, const std::string& pa
 }
 
 // A broker or listener URL, parsed to catch mistakes before the runtime does.
+// The service object with a node's overrides applied (in `storage`), or the object itself when
+// there are none for it.
+const json& with_overrides(const json& service, const ServiceOverrides* overrides, json& storage) {
+  if (!overrides || !service.is_object() || !service.contains("name") ||
+      !service["name"].is_string())
+    return service;
+  const auto it = overrides->find(service["name"].get_ref<const std::string&>());
+  if (it == overrides->end() || !it->second.is_object()) return service;
+  storage = service;
+  for (const auto& [key, value] : it->second.items()) {
+    if (value.is_null())
+      storage.erase(key);
+    else
+      storage[key] = value;
+  }
+  return storage;
+}
+
 void check_url(Checker& checker, const std::string& url, const std::string& path,
                std::string_view role) {
   const net::UrlResult parsed = net::parse_url(url, role);
@@ -247,7 +265,8 @@ std::optional<Definition> parse_definition(std::string_view text, std::string fi
 }
 
 std::optional<NodeDefinition> expand(const Definition& definition, std::string_view node_name,
-                                     const Secrets& secrets, Diagnostics& errors) {
+                                     const Secrets& secrets, const modules::ModuleCatalog& modules,
+                                     Diagnostics& errors, const ServiceOverrides* overrides) {
   const std::size_t errors_before = errors.size();
   const JsonDocument& document = definition.document();
   const json& root = document.root();
@@ -343,11 +362,12 @@ std::optional<NodeDefinition> expand(const Definition& definition, std::string_v
   } else {
     std::map<std::string, std::string> first_by_name;  // service name -> its path
     std::vector<std::string_view> module_names;
-    for (const modules::ModuleSpec& spec : modules::registry())
-      module_names.push_back(spec.name);
+    for (const modules::ModuleSpec* spec : modules.all())
+      module_names.push_back(spec->name);
     for (std::size_t i = 0; i < services.size(); ++i) {
       const std::string service_path = child_path(services_path, i);
-      const json& service = services[i];
+      json overridden;
+      const json& service = with_overrides(services[i], overrides, overridden);
       if (!service.is_object()) {
         checker.error(service_path,
                       "expected a service such as {\"name\": \"tick\", \"module\": "
@@ -358,7 +378,7 @@ std::optional<NodeDefinition> expand(const Definition& definition, std::string_v
       const modules::ModuleSpec* module = nullptr;
       if (service.contains("module") && service["module"].is_string()) {
         const std::string& module_name = service["module"].get_ref<const std::string&>();
-        module = modules::find_module(module_name);
+        module = modules.find(module_name);
         if (!module) {
           const std::string suggestion = did_you_mean(module_name, module_names);
           checker.error(child_path(service_path, "module"),
@@ -390,6 +410,13 @@ std::optional<NodeDefinition> expand(const Definition& definition, std::string_v
            .one_of = module ? module->one_of : std::vector<std::vector<std::string>>{},
            .report_unknown = module != nullptr});
       if (!module || !checked || errors.size() != before) continue;
+      if (module->validate) {
+        const modules::Params params(*checked);
+        module->validate(params, [&](std::string_view relative, std::string message) {
+          checker.error(service_path + "/" + std::string(relative), std::move(message));
+        });
+        if (errors.size() != before) continue;
+      }
       ServiceDefinition definition_of_service;
       definition_of_service.name = service_name;
       definition_of_service.module = module->name;
@@ -406,13 +433,14 @@ std::optional<NodeDefinition> expand(const Definition& definition, std::string_v
   return result;
 }
 
-CheckResult check_definition(std::string_view text, std::string file, const Secrets& secrets) {
+CheckResult check_definition(std::string_view text, std::string file, const Secrets& secrets,
+                             const modules::ModuleCatalog& modules) {
   CheckResult result;
   result.definition = parse_definition(text, std::move(file), result.errors);
   if (result.definition) {
     for (const std::string& node : result.definition->nodes()) {
       if (std::optional<NodeDefinition> expanded =
-              expand(*result.definition, node, secrets, result.errors))
+              expand(*result.definition, node, secrets, modules, result.errors))
         result.nodes.push_back(std::move(*expanded));
     }
   }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -70,11 +71,18 @@ class Definition {
 std::optional<Definition> parse_definition(std::string_view text, std::string file,
                                            Diagnostics& errors);
 
-// One node's part: its keys and services checked, templates and secrets expanded, parameters
-// normalized with their defaults. nullopt when the node does not exist or has a problem (each
-// appended to `errors`).
+// Parameter values that replace (or add to) what the definition gives, per service name: a
+// node's `conf set` overrides. A null value removes the parameter, so its default applies.
+using ServiceOverrides = std::map<std::string, nlohmann::json, std::less<>>;
+
+// One node's part: its keys and services checked against the modules of `modules` (their types
+// and their own checks), templates and secrets expanded, parameters normalized with their
+// defaults, `overrides` applied first. nullopt when the node does not exist or has a problem
+// (each appended to `errors`).
 std::optional<NodeDefinition> expand(const Definition& definition, std::string_view node,
-                                     const Secrets& secrets, Diagnostics& errors);
+                                     const Secrets& secrets, const modules::ModuleCatalog& modules,
+                                     Diagnostics& errors,
+                                     const ServiceOverrides* overrides = nullptr);
 
 // What `psos check` does: parse, then expand every node; the problems sorted by position, each
 // reported once.
@@ -84,7 +92,8 @@ struct CheckResult {
   Diagnostics errors;
   bool valid() const { return definition && errors.empty(); }
 };
-CheckResult check_definition(std::string_view text, std::string file, const Secrets& secrets);
+CheckResult check_definition(std::string_view text, std::string file, const Secrets& secrets,
+                             const modules::ModuleCatalog& modules);
 
 // The keys of a definition's levels, as specs: checking, `psos schema` and the docs use them.
 const std::vector<modules::ParamSpec>& file_keys();

@@ -128,7 +128,7 @@ Json object_schema(const std::vector<ParamSpec>& fields,
 
 }  // namespace
 
-std::string definition_schema() {
+std::string definition_schema(const modules::ModuleCatalog& modules) {
   const Json name_keys = {{"pattern", modules::kNamePattern}};
   Json defs = Json::object();
   defs["template"] = {{"type", "string"},
@@ -155,7 +155,8 @@ std::string definition_schema() {
 
   Json module_names = Json::array();
   Json dispatch = Json::array();
-  for (const modules::ModuleSpec& module : modules::registry()) {
+  for (const modules::ModuleSpec* spec : modules.all()) {
+    const modules::ModuleSpec& module = *spec;
     module_names.push_back(module.name);
     std::vector<ParamSpec> fields = modules::service_keys();
     fields.insert(fields.end(), module.params.begin(), module.params.end());

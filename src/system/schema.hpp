@@ -5,9 +5,11 @@
 
 #include <string>
 
+#include "modules/spec.hpp"
+
 namespace psos::system {
 
 // The schema as pretty-printed JSON with a final newline: the committed file's exact content.
-std::string definition_schema();
+std::string definition_schema(const modules::ModuleCatalog& modules);
 
 }  // namespace psos::system

@@ -8,8 +8,7 @@
 
 namespace psos::modules {
 
-ModuleSpec counter_spec();
-boost::asio::awaitable<void> run_counter(Context& context);
+Module counter_module();
 
 namespace {
 
@@ -22,13 +21,16 @@ std::string read_file(const std::filesystem::path& path) {
 
 class ExampleModule : public ModuleHarness {
  protected:
+  const Module counter_ = counter_module();
+
   // Like start(), for a module the registry does not list.
   void start_counter(nlohmann::json params) {
     service_ = std::make_unique<runtime::Service>(
         router_, io_.get_executor(), "sys", "node1",
         system::ServiceDefinition{.name = "svc", .module = "counter", .params = Params(params)},
-        state_root_);
-    boost::asio::co_spawn(io_, run_counter(*service_),
+        counter_.spec, state_root_);
+    service_->status = runtime::ServiceStatus::Running;
+    boost::asio::co_spawn(io_, counter_.run(*service_),
                           boost::asio::bind_cancellation_slot(service_->cancel().slot(),
                                                               [this](std::exception_ptr e) {
                                                                 finished_ = true;
@@ -39,7 +41,7 @@ class ExampleModule : public ModuleHarness {
 };
 
 TEST_F(ExampleModule, CounterPublishesTheRunningTotal) {
-  const ModuleSpec spec = counter_spec();
+  const ModuleSpec& spec = counter_.spec;
   EXPECT_EQ(spec.name, "counter");
   ASSERT_NE(spec.find("start"), nullptr);
   start_counter({{"sub", {"in/#"}}, {"pub", "out/count"}, {"start", 10}});
@@ -50,6 +52,7 @@ TEST_F(ExampleModule, CounterPublishesTheRunningTotal) {
   EXPECT_EQ(seen_[0]->payload, R"({"count": 11})");
   EXPECT_EQ(seen_[2]->payload, R"({"count": 13})");
   EXPECT_EQ(seen_[2]->topic, "out/count");
+  EXPECT_EQ(call("read"), (nlohmann::json{{"count", 13}}));
   service_->request_stop();
   EXPECT_TRUE(run_until([&] { return finished_; }));
 }

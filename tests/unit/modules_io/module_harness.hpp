@@ -9,6 +9,7 @@
 
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <chrono>
 #include <exception>
@@ -16,11 +17,12 @@
 #include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
 
-#include "modules/context.hpp"
+#include "modules/module.hpp"
 #include "router/local_client.hpp"
 #include "runtime/service.hpp"
 
@@ -44,14 +46,16 @@ class ModuleHarness : public ::testing::Test {
   // Starts `module` with `params` (the checked definition's values, defaults included) and lets
   // it subscribe.
   void start(const std::string& module, nlohmann::json params) {
+    const Module* entry = find_builtin(module);
+    ASSERT_NE(entry, nullptr) << module;
     service_ = std::make_unique<runtime::Service>(
         router_, io_.get_executor(), "sys", "node1",
         system::ServiceDefinition{.name = "svc", .module = module, .params = Params(params)},
-        state_root_);
+        entry->spec, state_root_);
     // The service's lines are kept for the tests to read, beside the usual sink.
     service_->log().sinks().push_back(std::make_shared<spdlog::sinks::ostream_sink_mt>(log_));
-    const modules::Run run = find_run(module);
-    ASSERT_NE(run, nullptr) << module;
+    const modules::Run run = entry->run;
+    service_->status = runtime::ServiceStatus::Running;  // as the supervisor sets it
     // Bound to the service's stop signal, as the supervisor does: request_stop() cancels what
     // the module awaits.
     boost::asio::co_spawn(io_, run(*service_),
@@ -87,6 +91,24 @@ class ModuleHarness : public ::testing::Test {
     return "?";
   }
   std::string log_text() const { return log_.str(); }
+
+  // Calls one of the service's functions as the control plane does, running the loop until it
+  // answers; a CallError comes back as {"error": code, "message": text}.
+  nlohmann::json call(std::string_view function, nlohmann::json args = nlohmann::json::object()) {
+    std::optional<nlohmann::json> result;
+    boost::asio::co_spawn(
+        io_,
+        [&]() -> boost::asio::awaitable<void> {
+          try {
+            result = co_await service_->call(function, args);
+          } catch (const runtime::CallError& e) {
+            result = nlohmann::json{{"error", e.code()}, {"message", e.what()}};
+          }
+        },
+        boost::asio::detached);
+    run_until([&] { return result.has_value(); });
+    return result.value_or(nlohmann::json("no answer within 2 s"));
+  }
 
   boost::asio::io_context io_;
   router::RouterOptions options_ = [] {

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "modules/module.hpp"
 #include "system/definition.hpp"
 
 namespace psos::system {
@@ -27,7 +28,7 @@ std::string with_services(std::string_view services) {
 }
 
 std::vector<std::string> problems(std::string_view text, const Secrets& secrets = Secrets()) {
-  const CheckResult result = check_definition(text, "gh.json", secrets);
+  const CheckResult result = check_definition(text, "gh.json", secrets, modules::builtin_catalog());
   std::vector<std::string> lines;
   for (const Diagnostic& d : result.errors)
     lines.push_back(to_string(d));
@@ -181,6 +182,33 @@ TEST(DefinitionErrors, InvalidTopicAndFilter) {
                   "must be the last topic level"));
 }
 
+// The modules' own checks (ModuleSpec::validate) run at check time, so that what types alone
+// cannot say is reported with its position before anything starts.
+TEST(DefinitionErrors, CronThatNeverComesIsReportedWhereItIsWritten) {
+  EXPECT_THAT(
+      problems(with_services(
+          R"(      {"name": "t", "module": "timer", "cron": "0 0 31 2 *", "pub": "a"})")),
+      ElementsAre("gh.json:7:48: nodes/e01/services/0/cron: the cron schedule names a date that "
+                  "never comes"));
+  EXPECT_THAT(
+      problems(with_services(
+          R"(      {"name": "t", "module": "timer", "at": ["*:7:30:0", "*:25:0:0"], "pub": "a"})")),
+      ::testing::SizeIs(1));
+}
+
+TEST(DefinitionErrors, SwitchRuleThatCannotWorkIsReportedAtTheRule) {
+  const std::vector<std::string> found = problems(with_services(
+      R"(      {"name": "s", "module": "switch", "sub": "in",
+       "rules": [{"op": "==", "value": 1, "pub": "a"},
+                 {"op": "regex", "value": "(", "pub": "b"}]})"));
+  ASSERT_EQ(found.size(), 1U);
+  EXPECT_EQ(found[0].rfind("gh.json:9:18: nodes/e01/services/0/rules/1: value \"(\" is not a "
+                           "regular",
+                           0),
+            0U)
+      << found[0];
+}
+
 TEST(DefinitionErrors, UnknownBroker) {
   std::string text = with_services("");
   text.replace(text.find("\"uplink\": \"lan\""), 15, "\"uplink\": \"lna\"");
@@ -198,12 +226,12 @@ TEST(DefinitionErrors, NodeThatDoesNotExist) {
   const std::optional<Definition> definition =
       parse_definition(with_services(""), "gh.json", errors);
   ASSERT_TRUE(definition);
-  EXPECT_FALSE(expand(*definition, "e02", Secrets(), errors));
+  EXPECT_FALSE(expand(*definition, "e02", Secrets(), modules::builtin_catalog(), errors));
   ASSERT_EQ(errors.size(), 1u);
   EXPECT_EQ(to_string(errors[0]),
             "gh.json:5:3: nodes: no node \"e02\" in this definition; did you mean \"e01\"?");
   errors.clear();
-  EXPECT_FALSE(expand(*definition, "gateway", Secrets(), errors));
+  EXPECT_FALSE(expand(*definition, "gateway", Secrets(), modules::builtin_catalog(), errors));
   EXPECT_EQ(to_string(errors.at(0)),
             "gh.json:5:3: nodes: no node \"gateway\" in this definition (nodes: e01)");
 }

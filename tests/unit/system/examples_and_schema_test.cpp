@@ -7,6 +7,7 @@
 #include <sstream>
 #include <string>
 
+#include "modules/module.hpp"
 #include "modules/spec.hpp"
 #include "system/definition.hpp"
 #include "system/schema.hpp"
@@ -25,7 +26,7 @@ void expect_valid(const std::string& name, std::size_t nodes) {
   const std::string path = std::string(PSOS_SOURCE_DIR) + "/examples/" + name;
   const std::string text = read(path);
   ASSERT_FALSE(text.empty()) << path;
-  const CheckResult result = check_definition(text, name, Secrets());
+  const CheckResult result = check_definition(text, name, Secrets(), modules::builtin_catalog());
   for (const Diagnostic& d : result.errors)
     ADD_FAILURE() << to_string(d);
   EXPECT_EQ(result.nodes.size(), nodes);
@@ -41,7 +42,8 @@ TEST(Examples, GreenhouseIsValid) {
 
 TEST(ModuleSpecs, NamesAreUniqueAndEveryDefaultPassesItsOwnCheck) {
   std::set<std::string> modules;
-  for (const modules::ModuleSpec& module : modules::registry()) {
+  for (const modules::ModuleSpec* spec : modules::builtin_catalog().all()) {
+    const modules::ModuleSpec& module = *spec;
     EXPECT_TRUE(modules.insert(module.name).second) << module.name;
     EXPECT_FALSE(module.summary.empty()) << module.name;
     std::set<std::string> params;
@@ -62,7 +64,8 @@ TEST(ModuleSpecs, NamesAreUniqueAndEveryDefaultPassesItsOwnCheck) {
 // A service of each module with only its required parameters (and the first of each one-of
 // group) expands: the defaults are valid values of their own parameters.
 TEST(ModuleSpecs, ServicesWithOnlyRequiredParametersExpand) {
-  for (const modules::ModuleSpec& module : modules::registry()) {
+  for (const modules::ModuleSpec* spec : modules::builtin_catalog().all()) {
+    const modules::ModuleSpec& module = *spec;
     nlohmann::json service = {{"name", "s"}, {"module", module.name}};
     std::set<std::string> given;
     for (const auto& group : module.one_of)
@@ -95,7 +98,8 @@ TEST(ModuleSpecs, ServicesWithOnlyRequiredParametersExpand) {
                                        {"system", "t"},
                                        {"brokers", {{"lan", {{"url", "mqtt://localhost"}}}}},
                                        {"nodes", {{"n", {{"services", {service}}}}}}};
-    const CheckResult result = check_definition(definition.dump(), "t.json", Secrets());
+    const CheckResult result =
+        check_definition(definition.dump(), "t.json", Secrets(), modules::builtin_catalog());
     for (const Diagnostic& d : result.errors)
       ADD_FAILURE() << module.name << ": " << to_string(d) << "\n" << service.dump();
   }
@@ -103,17 +107,18 @@ TEST(ModuleSpecs, ServicesWithOnlyRequiredParametersExpand) {
 
 TEST(Schema, CommittedCopyMatchesTheSpecs) {
   const std::string path = std::string(PSOS_SOURCE_DIR) + "/schema/psos-definition.schema.json";
-  EXPECT_TRUE(read(path) == definition_schema())
+  EXPECT_TRUE(read(path) == definition_schema(modules::builtin_catalog()))
       << path << " differs from what the module specs generate. Regenerate it with\n"
       << "  " << PSOS_BINARY_DIR << "/src/cli/psos schema > schema/psos-definition.schema.json\n"
       << "and commit it with the spec change.";
 }
 
 TEST(Schema, IsJsonWithADefinitionPerModule) {
-  const nlohmann::json schema = nlohmann::json::parse(definition_schema());
+  const nlohmann::json schema =
+      nlohmann::json::parse(definition_schema(modules::builtin_catalog()));
   EXPECT_EQ(schema["$schema"], "https://json-schema.org/draft/2020-12/schema");
-  for (const modules::ModuleSpec& module : modules::registry())
-    EXPECT_TRUE(schema["$defs"].contains("module." + module.name)) << module.name;
+  for (const modules::ModuleSpec* module : modules::builtin_catalog().all())
+    EXPECT_TRUE(schema["$defs"].contains("module." + module->name)) << module->name;
   EXPECT_EQ(schema["$defs"]["module.timer"]["properties"]["every"]["$ref"], "#/$defs/duration");
   EXPECT_EQ(schema["required"], nlohmann::json::parse(R"(["psos", "system", "nodes"])"));
 }

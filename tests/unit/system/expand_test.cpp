@@ -7,6 +7,7 @@
 #include <fstream>
 #include <string>
 
+#include "modules/module.hpp"
 #include "system/definition.hpp"
 
 namespace psos::system {
@@ -43,7 +44,8 @@ NodeDefinition expand_node(const std::string& node, const Secrets& secrets) {
   Diagnostics errors;
   const std::optional<Definition> definition = parse_definition(kGreenhouse, "gh.json", errors);
   EXPECT_TRUE(definition);
-  std::optional<NodeDefinition> expanded = expand(*definition, node, secrets, errors);
+  std::optional<NodeDefinition> expanded =
+      expand(*definition, node, secrets, modules::builtin_catalog(), errors);
   for (const Diagnostic& d : errors)
     ADD_FAILURE() << to_string(d);
   return expanded.value_or(NodeDefinition{});
@@ -158,7 +160,8 @@ TEST(Expand, ServicesKnowTheDefinitionsDirectory) {
     Diagnostics errors;
     const std::optional<Definition> definition = parse_definition(kGreenhouse, file, errors);
     ASSERT_TRUE(definition);
-    const std::optional<NodeDefinition> node = expand(*definition, "e01", Secrets(), errors);
+    const std::optional<NodeDefinition> node =
+        expand(*definition, "e01", Secrets(), modules::builtin_catalog(), errors);
     ASSERT_TRUE(node) << file;
     for (const ServiceDefinition& service : node->services)
       EXPECT_EQ(service.directory, directory) << file << " " << service.name;
