@@ -56,16 +56,20 @@ class Context {
   virtual boost::asio::any_io_executor executor() = 0;
 
   // Makes one of the module's functions (ModuleSpec::functions) callable while run() runs, by
-  // the control plane (`psos call`) and by Lua's call(). The arguments arrive checked against
-  // the function's spec, with defaults filled in. A handler runs on the node's loop and returns
-  // the result as JSON, or throws std::exception with a message for the caller. An async handler
-  // must not use run()'s locals after its first suspension (the service may stop meanwhile):
-  // it captures what it needs by value or shared_ptr.
+  // the control plane (`psos call`) and by Lua (`call()` in eval). The arguments arrive checked
+  // against the function's spec, with defaults filled in. A handler runs on the node's loop and
+  // returns the result as JSON, or throws std::exception with a message for the caller.
+  // An async handler (for work that waits: a command, a query on a thread) must not use run()'s
+  // locals after its first suspension, as the service may stop meanwhile: it captures what it
+  // needs by value or shared_ptr. Lua can call only the synchronous ones.
   using Function = std::function<nlohmann::json(const nlohmann::json& args)>;
   using AsyncFunction =
       std::function<boost::asio::awaitable<nlohmann::json>(const nlohmann::json& args)>;
   virtual void provide(std::string_view function, Function handler) = 0;
   virtual void provide_async(std::string_view function, AsyncFunction handler) = 0;
+  // A function the code defines at run time (function's Lua exports), described by `spec`:
+  // listed by help and callable while the service runs. Defining a name again replaces it.
+  virtual void define_function(FunctionSpec spec, Function handler) = 0;
 };
 
 // A module's code: runs until the service stops (or returns when it has nothing more to do).

@@ -132,16 +132,42 @@ std::filesystem::path Service::state_dir() {
 }
 
 void Service::provide(std::string_view function, Function handler) {
-  provide_async(function,
-                [handler = std::move(handler)](const nlohmann::json& args)
-                    -> asio::awaitable<nlohmann::json> { co_return handler(args); });
+  if (!spec_.function(function))
+    throw std::logic_error("module " + spec_.name + " provides function " + std::string(function) +
+                           ", which its spec does not declare");
+  functions_.insert_or_assign(std::string(function), Handler{.sync = std::move(handler)});
 }
 
 void Service::provide_async(std::string_view function, AsyncFunction handler) {
   if (!spec_.function(function))
     throw std::logic_error("module " + spec_.name + " provides function " + std::string(function) +
                            ", which its spec does not declare");
-  functions_.insert_or_assign(std::string(function), std::move(handler));
+  functions_.insert_or_assign(std::string(function), Handler{.async = std::move(handler)});
+}
+
+void Service::define_function(modules::FunctionSpec spec, Function handler) {
+  const std::string name = spec.name;
+  if (name == "status" || spec_.function(name))
+    throw std::invalid_argument("function " + name + " is already one of module " + spec_.name +
+                                "'s: choose another name");
+  defined_.insert_or_assign(name, std::move(spec));
+  functions_.insert_or_assign(name, Handler{.sync = std::move(handler)});
+}
+
+const modules::FunctionSpec* Service::function_spec(std::string_view function) const {
+  if (function == "status") return &modules::status_function();
+  if (const modules::FunctionSpec* f = spec_.function(function)) return f;
+  const auto it = defined_.find(function);
+  return it == defined_.end() ? nullptr : &it->second;
+}
+
+std::vector<const modules::FunctionSpec*> Service::function_specs() const {
+  std::vector<const modules::FunctionSpec*> all = {&modules::status_function()};
+  for (const modules::FunctionSpec& f : spec_.functions)
+    all.push_back(&f);
+  for (const auto& [name, f] : defined_)
+    all.push_back(&f);
+  return all;
 }
 
 std::vector<std::string> Service::functions() const {
@@ -165,12 +191,11 @@ nlohmann::json Service::status_json() const {
           {"pending", inbox_.size()}};
 }
 
-asio::awaitable<nlohmann::json> Service::call(std::string_view function, nlohmann::json args) {
-  if (function == "status") co_return status_json();
-  if (!spec_.function(function)) {
-    std::string known = "status";
-    for (const modules::FunctionSpec& f : spec_.functions)
-      known += ", " + f.name;
+const Service::Handler& Service::handler(std::string_view function) const {
+  if (!function_spec(function)) {
+    std::string known;
+    for (const modules::FunctionSpec* f : function_specs())
+      known += (known.empty() ? "" : ", ") + f->name;
     throw CallError("unknown_function", "service " + definition_.name + " (module " + spec_.name +
                                             ") has no function " + std::string(function) +
                                             " (functions: " + known + ")");
@@ -183,10 +208,32 @@ asio::awaitable<nlohmann::json> Service::call(std::string_view function, nlohman
   if (it == functions_.end())
     throw CallError("unavailable", "service " + definition_.name + " does not offer " +
                                        std::string(function) + " at the moment");
-  // A copy: the handler may be replaced or forgotten while it runs.
-  const AsyncFunction handler = it->second;
+  return it->second;
+}
+
+nlohmann::json Service::call_now(std::string_view function, const nlohmann::json& args) {
+  if (function == "status") return status_json();
+  // A copy: the handler may replace or forget itself while it runs.
+  const Handler h = handler(function);
+  if (!h.sync)
+    throw CallError("async", "function " + std::string(function) + " of service " +
+                                 definition_.name +
+                                 " waits for its result: call it with psos call");
   try {
-    co_return co_await handler(args);
+    return h.sync(args);
+  } catch (const CallError&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw CallError("failed", e.what());
+  }
+}
+
+asio::awaitable<nlohmann::json> Service::call(std::string_view function, nlohmann::json args) {
+  if (function == "status") co_return status_json();
+  const Handler h = handler(function);
+  if (h.sync) co_return call_now(function, args);
+  try {
+    co_return co_await h.async(args);
   } catch (const CallError&) {
     throw;
   } catch (const std::exception& e) {

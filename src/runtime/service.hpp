@@ -72,6 +72,7 @@ class Service final : public modules::Context {
   boost::asio::any_io_executor executor() override { return executor_; }
   void provide(std::string_view function, Function handler) override;
   void provide_async(std::string_view function, AsyncFunction handler) override;
+  void define_function(modules::FunctionSpec spec, Function handler) override;
 
   // ---- for the supervisor ----
   const system::ServiceDefinition& definition() const noexcept { return definition_; }
@@ -82,15 +83,24 @@ class Service final : public modules::Context {
   std::int64_t started_ms = 0;  // epoch ms of the last start of run()
   ServiceCounters counters;
 
-  // Calls one of the service's functions (`status`, or one its module declares and its code
-  // provides) with arguments already checked against the spec. Throws CallError.
+  // The spec of a function of this service: `status`, one its module declares, or one its code
+  // defined; nullptr when there is none of that name.
+  const modules::FunctionSpec* function_spec(std::string_view function) const;
+  // Every function: `status`, the module's, then those the running code defined.
+  std::vector<const modules::FunctionSpec*> function_specs() const;
+  // Calls a function with arguments already checked against its spec. Throws CallError.
   boost::asio::awaitable<nlohmann::json> call(std::string_view function, nlohmann::json args);
+  // The same, for a synchronous handler only (Lua calls this way): "async" CallError otherwise.
+  nlohmann::json call_now(std::string_view function, const nlohmann::json& args);
   // The functions callable now (`status` and those the running code provides).
   std::vector<std::string> functions() const;
   // `status`'s result.
   nlohmann::json status_json() const;
   // Forgets the handlers of the run that ended (they may refer to its frame).
-  void forget_functions() { functions_.clear(); }
+  void forget_functions() {
+    functions_.clear();
+    defined_.clear();
+  }
   // Asks run() to end: pending next()/sleep() throw operation_aborted.
   void request_stop();
   bool stopping() const noexcept { return stopping_; }
@@ -109,7 +119,14 @@ class Service final : public modules::Context {
   system::ServiceDefinition definition_;
   const modules::ModuleSpec& spec_;
   std::filesystem::path state_root_;
-  std::map<std::string, AsyncFunction, std::less<>> functions_;
+  struct Handler {
+    Function sync;
+    AsyncFunction async;
+  };
+  // The handler of `function`, after checking it can be called now. Throws CallError.
+  const Handler& handler(std::string_view function) const;
+  std::map<std::string, Handler, std::less<>> functions_;
+  std::map<std::string, modules::FunctionSpec, std::less<>> defined_;  // by the running code
   std::shared_ptr<spdlog::logger> log_;
   std::unique_ptr<router::LocalClient> session_;
   router::Router& router_;
