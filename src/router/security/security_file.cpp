@@ -1,4 +1,4 @@
-// Whole-file reads and FILE:LINE error reporting for the password file and the ACL.
+// Whole-file reads, FILE:LINE error reporting and private atomic writes for security files.
 #include "router/security/security_file.hpp"
 
 #include <fcntl.h>
@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <system_error>
 
 namespace psos::router {
 namespace {
@@ -73,6 +74,53 @@ std::string located(std::string_view source, std::size_t line, std::string_view 
   out += ": ";
   out += message;
   return out;
+}
+
+void write_private_file(const std::filesystem::path& path, std::string_view text) {
+  std::filesystem::path target = path;
+  std::error_code error;
+  if (std::filesystem::is_symlink(path, error)) target = std::filesystem::weakly_canonical(path);
+  const auto fail = [&](const std::string& what, int code) {
+    return std::runtime_error("cannot write " + target.string() + ": " + what + ": " +
+                              std::strerror(code));
+  };
+
+  std::string temporary = target.string() + ".tmp.XXXXXX";
+  const int fd = ::mkstemp(temporary.data());  // mode 0600, O_EXCL
+  if (fd < 0) throw fail("cannot create a temporary file beside it", errno);
+  const auto abandon = [&](const std::string& what) {
+    const int code = errno;
+    ::close(fd);
+    ::unlink(temporary.c_str());
+    return fail(what, code);
+  };
+  if (::fchmod(fd, S_IRUSR | S_IWUSR) != 0) throw abandon("fchmod");
+  std::size_t written = 0;
+  while (written < text.size()) {
+    const ssize_t n = ::write(fd, text.data() + written, text.size() - written);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw abandon("write");
+    written += static_cast<std::size_t>(n);
+  }
+  if (::fsync(fd) != 0) throw abandon("fsync");
+  if (::close(fd) != 0) {
+    const int code = errno;
+    ::unlink(temporary.c_str());
+    throw fail("close", code);
+  }
+  if (::rename(temporary.c_str(), target.c_str()) != 0) {
+    const int code = errno;
+    ::unlink(temporary.c_str());
+    throw fail("rename", code);
+  }
+  // The rename is durable only once the directory entry is on disk.
+  const std::filesystem::path directory =
+      target.has_parent_path() ? target.parent_path() : std::filesystem::path(".");
+  const int dir_fd = ::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir_fd >= 0) {
+    ::fsync(dir_fd);
+    ::close(dir_fd);
+  }
 }
 
 }  // namespace psos::router

@@ -1,5 +1,6 @@
-// What the broker's security files (password file, ACL) share: whole-file reads, line splitting,
-// and one error that lists every problem of a file as FILE:LINE: message.
+// What security files (the broker's password file and ACL, control/'s keys and trust files)
+// share: whole-file reads, line splitting, one error that lists every problem of a file as
+// FILE:LINE: message, and atomic writes readable by their owner only.
 #pragma once
 
 #include <cstddef>
@@ -30,5 +31,11 @@ std::vector<std::string_view> split_lines(std::string_view text);
 
 // "SOURCE:LINE: message"
 std::string located(std::string_view source, std::size_t line, std::string_view message);
+
+// Replaces `path` with `text` atomically: a temporary file in the same directory with mode 0600,
+// fsync, rename over `path` (over the target when `path` is a symbolic link), fsync of the
+// directory. A reader sees the old file or the new one, never a part. Throws std::runtime_error
+// "cannot write FILE: what: reason".
+void write_private_file(const std::filesystem::path& path, std::string_view text);
 
 }  // namespace psos::router
