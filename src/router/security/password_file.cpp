@@ -231,7 +231,8 @@ std::string PasswordFile::to_string() const {
 }
 
 void PasswordFile::save(const std::filesystem::path& path) const {
-  write_private_file(path, to_string());
+  write_file_atomically(path, to_string(),
+                        std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
 }
 
 mqtt::ReasonCode check_login(const PasswordFile* passwords, bool allow_anonymous,

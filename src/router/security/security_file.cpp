@@ -21,6 +21,66 @@ std::string join_lines(const std::vector<std::string>& lines) {
   return joined;
 }
 
+// Writes `text` to a new temporary file beside `target` with `perms`, then puts it at `target`:
+// by rename(2) when `replace`, else by link(2), which fails with EEXIST rather than replace.
+bool put_file(const std::filesystem::path& path, std::string_view text,
+              std::filesystem::perms perms, bool replace) {
+  std::filesystem::path target = path;
+  std::error_code error;
+  if (std::filesystem::is_symlink(path, error)) target = std::filesystem::weakly_canonical(path);
+  const auto fail = [&](const std::string& what, int code) {
+    return std::runtime_error("cannot write " + target.string() + ": " + what + ": " +
+                              std::strerror(code));
+  };
+
+  std::string temporary = target.string() + ".tmp.XXXXXX";
+  const int fd = ::mkstemp(temporary.data());  // mode 0600, O_EXCL
+  if (fd < 0) throw fail("cannot create a temporary file beside it", errno);
+  const auto abandon = [&](const std::string& what) {
+    const int code = errno;
+    ::close(fd);
+    ::unlink(temporary.c_str());
+    return fail(what, code);
+  };
+  if (::fchmod(fd, static_cast<mode_t>(perms & std::filesystem::perms::mask)) != 0)
+    throw abandon("fchmod");
+  std::size_t written = 0;
+  while (written < text.size()) {
+    const ssize_t n = ::write(fd, text.data() + written, text.size() - written);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw abandon("write");
+    written += static_cast<std::size_t>(n);
+  }
+  if (::fsync(fd) != 0) throw abandon("fsync");
+  if (::close(fd) != 0) {
+    const int code = errno;
+    ::unlink(temporary.c_str());
+    throw fail("close", code);
+  }
+  if (replace) {
+    if (::rename(temporary.c_str(), target.c_str()) != 0) {
+      const int code = errno;
+      ::unlink(temporary.c_str());
+      throw fail("rename", code);
+    }
+  } else {
+    const int linked = ::link(temporary.c_str(), target.c_str());
+    const int code = errno;
+    ::unlink(temporary.c_str());
+    if (linked != 0 && code == EEXIST) return false;
+    if (linked != 0) throw fail("link", code);
+  }
+  // The new name is durable only once the directory entry is on disk.
+  const std::filesystem::path directory =
+      target.has_parent_path() ? target.parent_path() : std::filesystem::path(".");
+  const int dir_fd = ::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir_fd >= 0) {
+    ::fsync(dir_fd);
+    ::close(dir_fd);
+  }
+  return true;
+}
+
 }  // namespace
 
 SecurityFileError::SecurityFileError(std::vector<std::string> problems)
@@ -76,51 +136,14 @@ std::string located(std::string_view source, std::size_t line, std::string_view 
   return out;
 }
 
-void write_private_file(const std::filesystem::path& path, std::string_view text) {
-  std::filesystem::path target = path;
-  std::error_code error;
-  if (std::filesystem::is_symlink(path, error)) target = std::filesystem::weakly_canonical(path);
-  const auto fail = [&](const std::string& what, int code) {
-    return std::runtime_error("cannot write " + target.string() + ": " + what + ": " +
-                              std::strerror(code));
-  };
+void write_file_atomically(const std::filesystem::path& path, std::string_view text,
+                           std::filesystem::perms perms) {
+  put_file(path, text, perms, true);
+}
 
-  std::string temporary = target.string() + ".tmp.XXXXXX";
-  const int fd = ::mkstemp(temporary.data());  // mode 0600, O_EXCL
-  if (fd < 0) throw fail("cannot create a temporary file beside it", errno);
-  const auto abandon = [&](const std::string& what) {
-    const int code = errno;
-    ::close(fd);
-    ::unlink(temporary.c_str());
-    return fail(what, code);
-  };
-  if (::fchmod(fd, S_IRUSR | S_IWUSR) != 0) throw abandon("fchmod");
-  std::size_t written = 0;
-  while (written < text.size()) {
-    const ssize_t n = ::write(fd, text.data() + written, text.size() - written);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) throw abandon("write");
-    written += static_cast<std::size_t>(n);
-  }
-  if (::fsync(fd) != 0) throw abandon("fsync");
-  if (::close(fd) != 0) {
-    const int code = errno;
-    ::unlink(temporary.c_str());
-    throw fail("close", code);
-  }
-  if (::rename(temporary.c_str(), target.c_str()) != 0) {
-    const int code = errno;
-    ::unlink(temporary.c_str());
-    throw fail("rename", code);
-  }
-  // The rename is durable only once the directory entry is on disk.
-  const std::filesystem::path directory =
-      target.has_parent_path() ? target.parent_path() : std::filesystem::path(".");
-  const int dir_fd = ::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir_fd >= 0) {
-    ::fsync(dir_fd);
-    ::close(dir_fd);
-  }
+bool create_file_atomically(const std::filesystem::path& path, std::string_view text,
+                            std::filesystem::perms perms) {
+  return put_file(path, text, perms, false);
 }
 
 }  // namespace psos::router

@@ -32,10 +32,15 @@ std::vector<std::string_view> split_lines(std::string_view text);
 // "SOURCE:LINE: message"
 std::string located(std::string_view source, std::size_t line, std::string_view message);
 
-// Replaces `path` with `text` atomically: a temporary file in the same directory with mode 0600,
-// fsync, rename over `path` (over the target when `path` is a symbolic link), fsync of the
-// directory. A reader sees the old file or the new one, never a part. Throws std::runtime_error
-// "cannot write FILE: what: reason".
-void write_private_file(const std::filesystem::path& path, std::string_view text);
+// Replaces `path` with `text` atomically: a temporary file in the same directory with `perms`
+// (the umask does not apply), fsync, rename over `path` (over the target when `path` is a
+// symbolic link), fsync of the directory. A reader sees the old file or the new one, never a
+// part. Throws std::runtime_error "cannot write FILE: what: reason".
+void write_file_atomically(const std::filesystem::path& path, std::string_view text,
+                           std::filesystem::perms perms);
+// The same, but only when nothing is at `path`: false, and `path` left alone, when something is
+// (even when it appears meanwhile: the file is put in place with link(2), which never replaces).
+bool create_file_atomically(const std::filesystem::path& path, std::string_view text,
+                            std::filesystem::perms perms);
 
 }  // namespace psos::router
