@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <system_error>
@@ -125,6 +126,22 @@ std::vector<std::string_view> split_lines(std::string_view text) {
     text.remove_prefix(end + 1);
   }
   return lines;
+}
+
+std::string_view trim(std::string_view s) noexcept {
+  const auto blank = [](char c) { return c == ' ' || c == '\t'; };
+  while (!s.empty() && blank(s.front()))
+    s.remove_prefix(1);
+  while (!s.empty() && blank(s.back()))
+    s.remove_suffix(1);
+  return s;
+}
+
+std::string_view take_word(std::string_view& s) noexcept {
+  const std::size_t end = std::min(s.find_first_of(" \t"), s.size());
+  const std::string_view word = s.substr(0, end);
+  s = trim(s.substr(end));
+  return word;
 }
 
 std::string located(std::string_view source, std::size_t line, std::string_view message) {

@@ -29,6 +29,12 @@ std::string read_security_file(const std::filesystem::path& path);
 // The lines of `text` without their '\n' or "\r\n"; no empty last line for a final '\n'.
 std::vector<std::string_view> split_lines(std::string_view text);
 
+// `s` without leading and trailing blanks (spaces and tabs).
+std::string_view trim(std::string_view s) noexcept;
+// Splits off the first blank-separated word of `s` (already trimmed); `s` keeps the rest,
+// trimmed.
+std::string_view take_word(std::string_view& s) noexcept;
+
 // "SOURCE:LINE: message"
 std::string located(std::string_view source, std::size_t line, std::string_view message);
 
