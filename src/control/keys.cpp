@@ -252,6 +252,10 @@ std::string public_key_line(const PublicKey& key, std::string_view name) {
   return line + '\n';
 }
 
+void save_public_key(const fs::path& path, const PublicKey& key, std::string_view name) {
+  router::write_file_atomically(path, public_key_line(key, name), kPublicFile);
+}
+
 fs::path default_key_dir() {
   const char* config = std::getenv("XDG_CONFIG_HOME");
   // The XDG Base Directory spec: a relative XDG_CONFIG_HOME is invalid and must be ignored.
@@ -265,6 +269,15 @@ fs::path default_key_dir() {
     throw std::runtime_error(
         "cannot find the key directory: neither XDG_CONFIG_HOME nor HOME is set");
   return fs::path(home) / ".config" / "psos";
+}
+
+void create_key_dir(const fs::path& dir) {
+  std::error_code error;
+  if (fs::is_directory(dir, error)) return;
+  if (!fs::create_directories(dir, error) && !fs::is_directory(dir))
+    throw std::runtime_error("cannot create the key directory " + dir.string() + ": " +
+                             error.message());
+  fs::permissions(dir, fs::perms::owner_all, error);
 }
 
 fs::path private_key_path(const fs::path& dir) {
@@ -289,16 +302,11 @@ std::string default_key_name() {
 }
 
 UserKey load_or_create_user_key(const fs::path& dir) {
-  std::error_code error;
-  if (!fs::is_directory(dir, error)) {
-    if (!fs::create_directories(dir, error) && !fs::is_directory(dir))
-      throw std::runtime_error("cannot create the key directory " + dir.string() + ": " +
-                               error.message());
-    fs::permissions(dir, fs::perms::owner_all, error);  // only its owner lists and enters it
-  }
+  create_key_dir(dir);
   const fs::path key_path = private_key_path(dir);
   bool created = false;
   std::optional<PrivateKey> key;
+  std::error_code error;
   if (!fs::exists(key_path, error)) {
     key = PrivateKey::generate();
     created = key->save_new(key_path);

@@ -78,12 +78,18 @@ class PrivateKey {
 
 // A public key file line: "ed25519:BASE64 NAME\n", or "ed25519:BASE64\n" with no name.
 std::string public_key_line(const PublicKey& key, std::string_view name);
+// Writes public_key_line(key, name) to `path` atomically with mode 0644, replacing it.
+void save_public_key(const std::filesystem::path& path, const PublicKey& key,
+                     std::string_view name);
 
 // Where a user's keys live: $XDG_CONFIG_HOME/psos when XDG_CONFIG_HOME is an absolute path,
 // else $HOME/.config/psos (HOME from the password database when unset). Throws
 // std::runtime_error when neither can be found.
 std::filesystem::path default_key_dir();
-// The private key file in `dir` (admin.key) and its public key file (admin.pub).
+// Creates `dir` (and its parents) when missing, `dir` itself with mode 0700: only its owner
+// lists and enters it. Throws std::runtime_error naming it.
+void create_key_dir(const std::filesystem::path& dir);
+// The private key file in `dir`: admin.key.
 std::filesystem::path private_key_path(const std::filesystem::path& dir);
 // The public key file that goes with a private key file: NAME.key -> NAME.pub (admin.key ->
 // admin.pub), any other FILE -> FILE.pub (as ssh-keygen's id_ed25519 -> id_ed25519.pub).
