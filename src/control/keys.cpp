@@ -128,8 +128,11 @@ PublicKey PublicKey::parse(std::string_view text) {
   if (!text.starts_with(kPrefix)) {
     const std::string message = "a public key starts with 'ed25519:'";
     if (text.empty()) throw std::invalid_argument(message + " (the text is empty)");
-    throw std::invalid_argument(message + ", not '" + std::string(text.substr(0, 16)) +
-                                (text.size() > 16 ? "...'" : "'"));
+    // The start of what was given, as printable ASCII: it may come from an untrusted request.
+    std::string shown;
+    for (const char c : text.substr(0, 16))
+      shown += c >= ' ' && c <= '~' ? c : '?';
+    throw std::invalid_argument(message + ", not '" + shown + (text.size() > 16 ? "...'" : "'"));
   }
   const std::optional<std::string> raw = router::base64_decode(text.substr(kPrefix.size()));
   if (!raw)

@@ -89,6 +89,9 @@ TEST(PublicKey, ParseErrorsSayWhatIsWrong) {
             "a public key starts with 'ed25519:', not 'ssh-ed25519 AAAA...'");
   EXPECT_EQ(parse_error("ED25519:11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo="),
             "a public key starts with 'ed25519:', not 'ED25519:11qYAYKx...'");
+  // Control characters and non-ASCII bytes of an untrusted text are not copied into messages.
+  EXPECT_EQ(parse_error("key\n\xc3\xa9"),
+            "a public key starts with 'ed25519:', not 'key" + std::string(3, '?') + "'");
   const std::string not_base64 =
       "the public key after 'ed25519:' is not base64 (A-Z a-z 0-9 + / with '=' padding)";
   EXPECT_EQ(parse_error("ed25519:"), not_base64);
