@@ -6,6 +6,7 @@
 #include "bench_command.hpp"
 #include "broker_command.hpp"
 #include "check_command.hpp"
+#include "keygen_command.hpp"
 #include "modules_command.hpp"
 #include "passwd_command.hpp"
 #include "pub_command.hpp"
@@ -38,6 +39,7 @@ int main(int argc, char** argv) {
   psos::cli::CheckCommand check{app};
   psos::cli::ModulesCommand modules{app};
   psos::cli::SchemaCommand schema{app};
+  psos::cli::KeygenCommand keygen{app};
 
   try {
     app.parse(argc, argv);
@@ -45,6 +47,8 @@ int main(int argc, char** argv) {
     const int status = app.exit(e);
     // `psos check` promises 2 when it cannot get at the definition, bad usage included.
     if (status != 0 && check.selected()) return 2;
+    // So does `psos keygen`, like the fleet commands.
+    if (status != 0 && keygen.selected()) return 2;
     // `psos passwd` promises exit status 1 for every error, bad usage included.
     // So does `psos pub` / `psos sub`, like mosquitto_pub and mosquitto_sub.
     return status != 0 && (passwd.selected() || pub.selected() || sub.selected()) ? 1 : status;
@@ -58,6 +62,7 @@ int main(int argc, char** argv) {
   if (check.selected()) return check.run();
   if (modules.selected()) return modules.run();
   if (schema.selected()) return schema.run();
+  if (keygen.selected()) return keygen.run();
 
   if (app.got_subcommand(help) || app.get_subcommands().empty()) {
     if (help_topic.empty() || help_topic == "help") {

@@ -141,29 +141,6 @@ std::string concat(const Pieces&... pieces) {
   return text;
 }
 
-bool is_blank(char c) noexcept {
-  return c == ' ' || c == '\t';
-}
-
-std::string_view trim(std::string_view s) noexcept {
-  while (!s.empty() && is_blank(s.front()))
-    s.remove_prefix(1);
-  while (!s.empty() && is_blank(s.back()))
-    s.remove_suffix(1);
-  return s;
-}
-
-// Splits off the first whitespace-separated word of `s` (already trimmed); `s` keeps the rest,
-// trimmed.
-std::string_view take_word(std::string_view& s) noexcept {
-  std::size_t end = 0;
-  while (end < s.size() && !is_blank(s[end]))
-    ++end;
-  const std::string_view word = s.substr(0, end);
-  s = trim(s.substr(end));
-  return word;
-}
-
 enum class Access { Read, Write, ReadWrite, Deny };
 
 std::optional<Access> parse_access(std::string_view word) noexcept {

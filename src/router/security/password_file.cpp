@@ -1,21 +1,15 @@
 // Password file parsing, PBKDF2-HMAC-SHA512 hashing (OpenSSL) and atomic rewriting.
 #include "router/security/password_file.hpp"
 
-#include <fcntl.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
-#include <array>
-#include <cerrno>
 #include <charconv>
-#include <cstring>
 #include <stdexcept>
-#include <system_error>
 
 #include "mqtt/topic.hpp"
+#include "router/security/base64.hpp"
 #include "router/security/security_file.hpp"
 
 namespace psos::router {
@@ -33,37 +27,6 @@ std::string pbkdf2_sha512(std::string_view password, std::string_view salt,
                         static_cast<int>(salt.size()), static_cast<int>(iterations), EVP_sha512(),
                         static_cast<int>(out.size()), reinterpret_cast<unsigned char*>(out.data()));
   if (ok != 1) throw std::runtime_error("PBKDF2-HMAC-SHA512 failed in OpenSSL");
-  return out;
-}
-
-std::string base64_encode(std::string_view bytes) {
-  std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');  // EVP_EncodeBlock adds a NUL
-  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                reinterpret_cast<const unsigned char*>(bytes.data()),
-                                static_cast<int>(bytes.size()));
-  out.resize(static_cast<std::size_t>(n));
-  return out;
-}
-
-// Strict RFC 4648 base64 with padding; nullopt for anything else (EVP_DecodeBlock alone would
-// accept surrounding whitespace and would not say how much of its output is padding).
-std::optional<std::string> base64_decode(std::string_view text) {
-  if (text.empty() || text.size() % 4 != 0) return std::nullopt;
-  std::size_t padding = 0;
-  while (padding < 2 && text[text.size() - 1 - padding] == '=')
-    ++padding;
-  for (std::size_t i = 0; i < text.size() - padding; ++i) {
-    const char c = text[i];
-    const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                    c == '+' || c == '/';
-    if (!ok) return std::nullopt;
-  }
-  std::string out(text.size() / 4 * 3, '\0');
-  const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                reinterpret_cast<const unsigned char*>(text.data()),
-                                static_cast<int>(text.size()));
-  if (n < 0 || static_cast<std::size_t>(n) != out.size()) return std::nullopt;
-  out.resize(out.size() - padding);
   return out;
 }
 
@@ -268,51 +231,8 @@ std::string PasswordFile::to_string() const {
 }
 
 void PasswordFile::save(const std::filesystem::path& path) const {
-  std::filesystem::path target = path;
-  std::error_code error;
-  if (std::filesystem::is_symlink(path, error)) target = std::filesystem::weakly_canonical(path);
-  const auto fail = [&](const std::string& what, int code) {
-    return std::runtime_error("cannot write " + target.string() + ": " + what + ": " +
-                              std::strerror(code));
-  };
-
-  std::string temporary = target.string() + ".tmp.XXXXXX";
-  const int fd = ::mkstemp(temporary.data());  // mode 0600, O_EXCL
-  if (fd < 0) throw fail("cannot create a temporary file beside it", errno);
-  const auto abandon = [&](const std::string& what) {
-    const int code = errno;
-    ::close(fd);
-    ::unlink(temporary.c_str());
-    return fail(what, code);
-  };
-  if (::fchmod(fd, S_IRUSR | S_IWUSR) != 0) throw abandon("fchmod");
-  const std::string text = to_string();
-  std::size_t written = 0;
-  while (written < text.size()) {
-    const ssize_t n = ::write(fd, text.data() + written, text.size() - written);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) throw abandon("write");
-    written += static_cast<std::size_t>(n);
-  }
-  if (::fsync(fd) != 0) throw abandon("fsync");
-  if (::close(fd) != 0) {
-    const int code = errno;
-    ::unlink(temporary.c_str());
-    throw fail("close", code);
-  }
-  if (::rename(temporary.c_str(), target.c_str()) != 0) {
-    const int code = errno;
-    ::unlink(temporary.c_str());
-    throw fail("rename", code);
-  }
-  // The rename is durable only once the directory entry is on disk.
-  const std::filesystem::path directory =
-      target.has_parent_path() ? target.parent_path() : std::filesystem::path(".");
-  const int dir_fd = ::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir_fd >= 0) {
-    ::fsync(dir_fd);
-    ::close(dir_fd);
-  }
+  write_file_atomically(path, to_string(),
+                        std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
 }
 
 mqtt::ReasonCode check_login(const PasswordFile* passwords, bool allow_anonymous,
