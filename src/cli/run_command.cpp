@@ -4,14 +4,21 @@
 
 #include <openssl/evp.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <functional>
 
+#include "control/agent.hpp"
+#include "control/keys.hpp"
 #include "definition_input.hpp"
 #include "modules/module.hpp"
 #include "runtime/node.hpp"
@@ -27,8 +34,13 @@ listeners gets the embedded default broker, a listener on mqtt://127.0.0.1:1883,
 so that other nodes and `psos sub` on this machine can join.
 
 The node publishes psos/<system>/<node>/$state (retained: init, ready, stopped,
-and lost as its uplink's will) and $info (retained JSON: version, platform,
-services with status and restarts, definition hash).
+and lost as its uplink's will; announced again on every connection of the
+uplink) and $info (retained JSON: version, boot count, services with status,
+restarts, topics and functions), $metrics every "metrics" interval and its log
+on $log. It executes commands on $cmd/<verb> signed by a trusted key: the
+definition's "admins", --trust FILE, or, when neither names one, the key of the
+user running it (~/.config/psos/admin.key, created if missing). docs/control.md
+has the details; psos call, conf, eval, logs and nodes use them.
 
 Services of module exec run commands on this machine: the node refuses to start
 them unless it is run with --allow-exec (a definition cannot allow them itself).
@@ -69,6 +81,10 @@ RunCommand::RunCommand(CLI::App& parent)
       ->option_text("DIR");
   app_->add_option("--secrets", secrets_, "The secrets file (a JSON object of names to strings)")
       ->option_text("FILE");
+  app_->add_option("--trust", trust_,
+                   "Execute commands signed by the keys in FILE (lines 'ed25519:... NAME' or a "
+                   "JSON object), besides the definition's admins")
+      ->option_text("FILE");
   app_->add_flag("--allow-exec", allow_exec_,
                  "Allow exec services (they run commands on this machine; off by default)");
   app_->add_option("--log-level", log_level_, "trace, debug, info, warn or error")
@@ -78,6 +94,62 @@ RunCommand::RunCommand(CLI::App& parent)
 bool RunCommand::selected() const {
   return app_->parsed();
 }
+
+namespace {
+
+// The keys whose commands the node executes: the definition's admins and --trust FILE, or, when
+// neither names one, the running user's own key (made now if the user has none, so that on one
+// machine `psos call` works with no set-up).
+std::vector<control::TrustedKey> trusted_keys(const system::NodeDefinition& node,
+                                              const std::string& trust_file) {
+  std::vector<control::TrustedKey> trusted;
+  for (const auto& [name, text] : node.admins)
+    trusted.push_back({name, control::PublicKey::parse(text)});
+  if (!trust_file.empty())
+    for (control::TrustedKey& k : control::load_trust_file(trust_file))
+      trusted.push_back(std::move(k));
+  if (!trusted.empty()) return trusted;
+  const control::UserKey user = control::load_or_create_user_key(control::default_key_dir());
+  if (user.created)
+    spdlog::info("created the key pair {} (and .pub) that signs this user's commands",
+                 user.path.string());
+  trusted.push_back({control::default_key_name(), user.key.public_key()});
+  return trusted;
+}
+
+// After a `restart` command has stopped the node cleanly: the same program with the same
+// arguments, in the same process (its parent, a terminal or systemd, sees no exit).
+void restart_self() {
+  std::ifstream in("/proc/self/cmdline", std::ios::binary);
+  std::vector<std::string> args;
+  for (std::string arg; std::getline(in, arg, '\0');)
+    args.push_back(arg);
+  std::vector<char*> argv;
+  for (std::string& arg : args)
+    argv.push_back(arg.data());
+  argv.push_back(nullptr);
+  std::fflush(nullptr);
+  ::execv("/proc/self/exe", argv.data());
+  std::fprintf(stderr, "psos run: cannot start again: %s\n", std::strerror(errno));
+  std::exit(1);
+}
+
+std::string node_to_run(const system::Definition& definition, const std::string& chosen,
+                        const std::string& file) {
+  if (!chosen.empty() || definition.nodes().size() != 1) {
+    if (chosen.empty()) {
+      std::string names;
+      for (const auto& n : definition.nodes())
+        names += (names.empty() ? "" : ", ") + n;
+      throw std::invalid_argument(file + " defines " + std::to_string(definition.nodes().size()) +
+                                  " nodes (" + names + "): choose one with --node NAME");
+    }
+    return chosen;
+  }
+  return definition.nodes().front();
+}
+
+}  // namespace
 
 int RunCommand::run() const {
   spdlog::set_level(spdlog::level::from_str(log_level_));
@@ -89,21 +161,37 @@ int RunCommand::run() const {
   }
   system::Diagnostics errors;
   std::optional<system::NodeDefinition> node;
+  std::shared_ptr<const system::Definition> definition;
+  system::Secrets secrets;
+  system::ServiceOverrides overrides;
+  std::filesystem::path state_dir;
   try {
-    const system::Secrets secrets = load_secrets(file_, secrets_, errors);
-    if (const auto definition = system::parse_definition(*text, file_, errors)) {
-      std::string name = node_;
-      if (name.empty() && definition->nodes().size() == 1) name = definition->nodes().front();
-      if (name.empty()) {
-        std::string names;
-        for (const auto& n : definition->nodes())
-          names += (names.empty() ? "" : ", ") + n;
-        std::fprintf(stderr, "psos run: %s defines %zu nodes (%s): choose one with --node NAME\n",
-                     file_.c_str(), definition->nodes().size(), names.c_str());
-        return 2;
+    secrets = load_secrets(file_, secrets_, errors);
+    if (auto parsed = system::parse_definition(*text, file_, errors)) {
+      definition = std::make_shared<const system::Definition>(std::move(*parsed));
+      const std::string name = node_to_run(*definition, node_, file_);
+      state_dir = data_.empty() ? std::filesystem::path(".psos") / definition->system() / name
+                                : std::filesystem::path(data_);
+      overrides = control::load_overrides(state_dir);
+      if (!overrides.empty()) {
+        system::Diagnostics with_overrides;
+        node = system::expand(*definition, name, secrets, modules::builtin_catalog(),
+                              with_overrides, &overrides);
+        if (!node && !with_overrides.empty()) {
+          // The definition changed under them: the node runs the definition as written.
+          for (const system::Diagnostic& d : with_overrides)
+            spdlog::warn("conf override not applied: {}", system::to_string(d));
+          spdlog::warn("ignoring the overrides in {}: they do not fit the definition any more",
+                       control::overrides_path(state_dir).string());
+          overrides.clear();
+        }
       }
-      node = system::expand(*definition, name, secrets, modules::builtin_catalog(), errors);
+      if (!node)
+        node = system::expand(*definition, name, secrets, modules::builtin_catalog(), errors);
     }
+  } catch (const std::invalid_argument& e) {
+    std::fprintf(stderr, "psos run: %s\n", e.what());
+    return 2;
   } catch (const std::runtime_error& e) {
     std::fprintf(stderr, "psos run: %s\n", e.what());
     return 2;
@@ -115,21 +203,59 @@ int RunCommand::run() const {
     std::fprintf(stderr, "psos run: %s has problems; nothing started\n", file_.c_str());
     return 1;
   }
+  std::vector<control::TrustedKey> trusted;
+  try {
+    trusted = trusted_keys(*node, trust_);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "psos run: %s\n", e.what());
+    return 2;
+  }
 
   boost::asio::io_context io;
   runtime::NodeOptions options;
+  const std::string prefix = "psos/" + node->system + "/" + node->name + "/";
   options.definition = std::move(*node);
   options.listen = listen_;
   if (!uplink_.empty()) options.uplink_url = uplink_;
   options.data_dir = data_;
   options.allow_exec = allow_exec_;
-  options.definition_hash = sha256_hex(*text);
+  options.will_topic = prefix + "$state";
+  options.will_payload = "lost";
   runtime::Node running(io.get_executor(), std::move(options));
+
+  bool restart = false;
+  bool stopping = false;
+  std::function<void()> stop;
+  control::AgentOptions agent_options;
+  agent_options.definition = definition;
+  agent_options.secrets = secrets;
+  agent_options.definition_hash = sha256_hex(*text);
+  agent_options.trusted = std::move(trusted);
+  agent_options.overrides = std::move(overrides);
+  agent_options.restart_node = [&] {
+    spdlog::info("restart requested: stopping, then starting again");
+    restart = true;
+    stop();
+  };
+  control::Agent agent(running, std::move(agent_options));
+  stop = [&] {
+    if (stopping) return;
+    stopping = true;
+    boost::asio::co_spawn(
+        io,
+        [&]() -> boost::asio::awaitable<void> {
+          co_await agent.stop();
+          io.stop();
+        },
+        boost::asio::detached);
+  };
   if (const std::string failure = running.start(); !failure.empty()) {
     std::fprintf(stderr, "psos run: %s\n", failure.c_str());
     return 1;
   }
+  agent.start();
   std::fputs(running.summary().c_str(), stdout);
+  std::fputs(agent.summary().c_str(), stdout);
   std::fputs("Ctrl-C stops the node.\n", stdout);
   std::fflush(stdout);
 
@@ -137,15 +263,10 @@ int RunCommand::run() const {
   signals.async_wait([&](const boost::system::error_code& ec, int signal) {
     if (ec) return;
     spdlog::info("{}: stopping", signal == SIGINT ? "SIGINT" : "SIGTERM");
-    boost::asio::co_spawn(
-        io,
-        [&]() -> boost::asio::awaitable<void> {
-          co_await running.stop();
-          io.stop();
-        },
-        boost::asio::detached);
+    stop();
   });
   io.run();
+  if (restart) restart_self();
   return 0;
 }
 

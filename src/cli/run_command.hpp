@@ -28,6 +28,7 @@ class RunCommand {
   std::vector<std::string> listen_;
   std::string data_;
   std::string secrets_;
+  std::string trust_;
   std::string log_level_ = "info";
   bool allow_exec_ = false;
 };

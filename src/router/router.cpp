@@ -1032,4 +1032,11 @@ void Router::publish_sys() {
   put("retained messages/count", std::to_string(retained_.size()));
 }
 
+std::size_t Router::network_connected_count() const noexcept {
+  return static_cast<std::size_t>(
+      std::count_if(sessions_.begin(), sessions_.end(), [](const auto& entry) {
+        return entry.second->link != nullptr && !entry.second->in_process;
+      }));
+}
+
 }  // namespace psos::router

@@ -138,6 +138,8 @@ class Router {
   const RouterStats& stats() const noexcept { return stats_; }
   RouterStats& stats() noexcept { return stats_; }
   std::size_t connected_count() const noexcept { return connected_; }
+  // Connected network clients (in-process sessions left out).
+  std::size_t network_connected_count() const noexcept;
   std::size_t session_count() const noexcept { return sessions_.size(); }
   std::size_t subscription_count() const noexcept { return trie_.size(); }
   std::size_t retained_count() const noexcept { return retained_.size(); }

@@ -4,8 +4,8 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
-#include <sys/utsname.h>
 
+#include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -13,11 +13,9 @@
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <nlohmann/json.hpp>
 
 #include "listeners/listener_set.hpp"
 #include "modules/module.hpp"
-#include "router/local_client.hpp"
 #include "router/persist.hpp"
 #include "router/router.hpp"
 #include "router/uplink.hpp"
@@ -32,7 +30,7 @@ using namespace asio::experimental::awaitable_operators;
 namespace {
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 // Restart backoff: 1 s doubling to 60 s; this many failures within kFailureWindow mark a
-// service failed (it is not restarted again until the node restarts).
+// service failed (it is not restarted again until someone starts it).
 constexpr auto kFirstBackoff = 1s;
 constexpr auto kMaxBackoff = 60s;
 constexpr unsigned kMaxFailures = 5;
@@ -41,55 +39,62 @@ constexpr auto kFailureWindow = 60s;
 constexpr auto kBlockedReport = 100ms;
 constexpr auto kLoopProbe = 50ms;
 
-std::string platform() {
-  utsname u{};
-  if (::uname(&u) != 0) return "unknown";
-  return fmt::format("{} {} {}", u.sysname, u.release, u.machine);
+std::int64_t epoch_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 }  // namespace
 
+// One service and its supervisor: `done` fires when the supervisor ends.
+struct Slot {
+  std::unique_ptr<Service> service;
+  bool supervised = false;
+  std::unique_ptr<asio::steady_timer> done;
+};
+
 struct Node::Impl {
-  Impl(asio::any_io_executor ex, NodeOptions o) : executor(std::move(ex)), options(std::move(o)) {}
+  Impl(asio::any_io_executor ex, NodeOptions o) : executor(std::move(ex)), options(std::move(o)) {
+    const system::NodeDefinition& d = options.definition;
+    state_dir = options.data_dir.empty() ? std::filesystem::path(".psos") / d.system / d.name
+                                         : options.data_dir;
+  }
 
   asio::any_io_executor executor;
   NodeOptions options;
+  std::filesystem::path state_dir;
   std::unique_ptr<router::Router> router;
   std::unique_ptr<listeners::ListenerSet> listeners;
   std::unique_ptr<router::Uplink> uplink;
-  std::unique_ptr<router::LocalClient> control;
-  std::vector<std::unique_ptr<Service>> services;  // start order
+  std::vector<Slot> slots;  // start order
   std::vector<std::string> listen_urls;
   std::string uplink_text = "none";
   bool embedded_default = false;
   bool stopping = false;
-  std::size_t running = 0;  // supervisors still running
-  std::unique_ptr<asio::steady_timer> all_done;
   std::unique_ptr<asio::steady_timer> probe;
+  std::vector<std::chrono::microseconds> lag_samples;
+  std::function<void(Service&)> service_changed;
+  std::function<void(bool)> uplink_changed;
 
   const std::string& system_name() const { return options.definition.system; }
   const std::string& node_name() const { return options.definition.name; }
   std::string prefix() const { return fmt::format("psos/{}/{}/", system_name(), node_name()); }
 
-  void publish_state(std::string_view state) {
-    control->publish(prefix() + "$state", state, mqtt::QoS::AtLeastOnce, true);
+  void changed(Service& s) {
+    if (service_changed) service_changed(s);
   }
 
-  void publish_info() {
-    nlohmann::json services_json = nlohmann::json::array();
-    for (const auto& s : services) {
-      services_json.push_back({{"name", s->definition().name},
-                               {"module", s->definition().module},
-                               {"status", to_string(s->status)},
-                               {"restarts", s->restarts},
-                               {"error", s->last_error}});
-    }
-    nlohmann::json info = {{"version", PSOS_VERSION},
-                           {"platform", platform()},
-                           {"system", system_name()},
-                           {"node", node_name()},
-                           {"definition", options.definition_hash},
-                           {"services", services_json}};
-    control->publish(prefix() + "$info", info.dump(), mqtt::QoS::AtLeastOnce, true);
+  Slot* find(std::string_view name) {
+    const auto it = std::find_if(slots.begin(), slots.end(), [&](const Slot& slot) {
+      return slot.service->definition().name == name;
+    });
+    return it == slots.end() ? nullptr : &*it;
+  }
+
+  std::unique_ptr<Service> make_service(const system::ServiceDefinition& sd,
+                                        const modules::Module& module) {
+    return std::make_unique<Service>(*router, executor, system_name(), node_name(), sd, module.spec,
+                                     state_dir / "services");
   }
 
   asio::awaitable<void> supervise(Service& s) {
@@ -98,10 +103,8 @@ struct Node::Impl {
     std::vector<std::chrono::steady_clock::time_point> failures;
     while (!s.stopping()) {
       s.status = ServiceStatus::Running;
-      s.started_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                         std::chrono::system_clock::now().time_since_epoch())
-                         .count();
-      publish_info();
+      s.started_ms = epoch_ms();
+      changed(s);
       try {
         Service::last_resumed = &s;
         co_await run(s);
@@ -126,7 +129,7 @@ struct Node::Impl {
       }
       ++s.restarts;
       s.status = ServiceStatus::Restarting;
-      publish_info();
+      changed(s);
       s.log().error("failed: {}; restarting in {} ms", s.last_error, backoff.count());
       s.reset();
       asio::steady_timer wait(executor, backoff);
@@ -135,16 +138,45 @@ struct Node::Impl {
           std::min(backoff * 2, std::chrono::duration_cast<std::chrono::milliseconds>(kMaxBackoff));
     }
     if (s.stopping() && s.status != ServiceStatus::Failed) s.status = ServiceStatus::Stopped;
-    publish_info();
+    changed(s);
   }
 
-  // Reports the service whose code kept the event loop from running for too long.
+  void spawn(Slot& slot) {
+    slot.supervised = true;
+    slot.done =
+        std::make_unique<asio::steady_timer>(executor, asio::steady_timer::time_point::max());
+    Service& s = *slot.service;
+    asio::co_spawn(executor, supervise(s),
+                   asio::bind_cancellation_slot(s.cancel().slot(), [this, &s](std::exception_ptr) {
+                     if (Slot* found = find(s.definition().name);
+                         found && found->service.get() == &s) {
+                       found->supervised = false;
+                       found->done->cancel();
+                     }
+                   }));
+  }
+
+  // Asks the slot's service to stop and waits for its supervisor, the deadline at most.
+  asio::awaitable<bool> stop(Slot& slot) {
+    if (!slot.supervised) co_return true;
+    slot.service->request_stop();
+    asio::steady_timer deadline(executor, options.stop_deadline);
+    asio::steady_timer& done = *slot.done;
+    co_await (done.async_wait(use_tuple) || deadline.async_wait(use_tuple));
+    co_return !slot.supervised;
+  }
+
+  // Reports the service whose code kept the event loop from running for too long, and keeps
+  // the lateness of each probe for take_loop_lag().
   asio::awaitable<void> watch_loop() {
     while (!stopping) {
       const auto before = std::chrono::steady_clock::now();
       probe->expires_after(kLoopProbe);
       co_await probe->async_wait(use_tuple);
       const auto late = std::chrono::steady_clock::now() - before - kLoopProbe;
+      if (lag_samples.size() < 100'000)
+        lag_samples.push_back(std::chrono::duration_cast<std::chrono::microseconds>(
+            std::max(late, std::chrono::steady_clock::duration::zero())));
       if (late > kBlockedReport && Service::last_resumed != nullptr && !stopping) {
         spdlog::warn("[{}] blocked the event loop for {} ms: move blocking work off the loop",
                      Service::last_resumed->service(),
@@ -165,6 +197,34 @@ std::string Node::control_prefix() const {
   return impl_->prefix();
 }
 
+const std::filesystem::path& Node::state_dir() const noexcept {
+  return impl_->state_dir;
+}
+
+const system::NodeDefinition& Node::definition() const noexcept {
+  return impl_->options.definition;
+}
+
+asio::any_io_executor Node::executor() const noexcept {
+  return impl_->executor;
+}
+
+router::Router& Node::router() noexcept {
+  return *impl_->router;
+}
+
+router::Uplink* Node::uplink() noexcept {
+  return impl_->uplink.get();
+}
+
+const std::string& Node::uplink_name() const noexcept {
+  return impl_->uplink_text;
+}
+
+bool Node::stopping() const noexcept {
+  return impl_->stopping;
+}
+
 std::string Node::start() {
   Impl& n = *impl_;
   const system::NodeDefinition& def = n.options.definition;
@@ -177,9 +237,20 @@ std::string Node::start() {
     if (!ro.store) return error;
   }
   n.router = std::make_unique<router::Router>(n.executor, ro);
-  n.control = std::make_unique<router::LocalClient>(
-      *n.router, n.executor, "psos:" + def.name + ":control",
-      [](const router::MessagePtr&, const router::Delivery&) {});
+
+  // The services are checked before anything opens, so that a refused one leaves no port open.
+  for (const system::ServiceDefinition& sd : def.services) {
+    if (!sd.enabled) continue;
+    const modules::Module* module = modules::find_builtin(sd.module);
+    if (module == nullptr)
+      return fmt::format("service {}: module {} is not built into this psos", sd.name, sd.module);
+    if (module->spec.runs_commands && !n.options.allow_exec)
+      return fmt::format(
+          "service {}: module {} runs commands on this machine, and this node does not allow "
+          "it: start the node with `psos run --allow-exec` to allow it (a definition cannot turn "
+          "it on), or set \"enabled\": false on the service",
+          sd.name, sd.module);
+  }
 
   std::vector<std::string> listen = n.options.listen.empty() ? def.listen : n.options.listen;
   std::optional<std::string> uplink_url = n.options.uplink_url;
@@ -214,7 +285,6 @@ std::string Node::start() {
   for (const net::Url& u : n.listeners->urls())
     n.listen_urls.push_back(u.to_string());
 
-  n.publish_state("init");
   if (uplink_url) {
     const net::UrlResult parsed = net::parse_url(*uplink_url, "uplink URL");
     if (!parsed.ok()) return parsed.error;
@@ -225,76 +295,62 @@ std::string Node::start() {
     co.session.session_expiry_interval = 24 * 3600;
     co.session.username = username ? username : parsed.url.username;
     co.session.password = password ? password : parsed.url.password;
-    client::Will will;
-    will.message.topic = n.prefix() + "$state";
-    will.message.payload = "lost";
-    will.message.qos = mqtt::QoS::AtLeastOnce;
-    will.message.retain = true;
-    co.session.will = std::move(will);
+    if (!n.options.will_topic.empty()) {
+      client::Will will;
+      will.message.topic = n.options.will_topic;
+      will.message.payload = n.options.will_payload;
+      will.message.qos = mqtt::QoS::AtLeastOnce;
+      will.message.retain = true;
+      co.session.will = std::move(will);
+    }
     if (n.options.uplink_url) n.uplink_text = parsed.url.to_string();
     if (!n.options.data_dir.empty()) co.data_dir = (n.options.data_dir / "uplink").string();
     n.uplink = std::make_unique<router::Uplink>(*n.router, n.executor, std::move(co));
-    n.uplink->client().on_state([name = n.uplink_text](client::State s, const std::string& why) {
-      if (s == client::State::Connected)
-        spdlog::info("uplink connected to {}", name);
-      else if (s == client::State::Disconnected)
+    n.uplink->client().on_state([&n](client::State s, const std::string& why) {
+      if (s == client::State::Connected) {
+        spdlog::info("uplink connected to {}", n.uplink_text);
+        if (n.uplink_changed) n.uplink_changed(true);
+      } else if (s == client::State::Disconnected) {
         spdlog::warn("uplink: {}", why);
+        if (n.uplink_changed) n.uplink_changed(false);
+      }
     });
     n.uplink->start();
   }
 
-  const auto state_root = n.options.data_dir.empty()
-                              ? std::filesystem::path(".psos") / def.system / def.name / "services"
-                              : n.options.data_dir / "services";
   for (const system::ServiceDefinition& sd : def.services) {
     if (!sd.enabled) continue;
-    const modules::Module* module = modules::find_builtin(sd.module);
-    if (module == nullptr)
-      return fmt::format("service {}: module {} is not built into this psos", sd.name, sd.module);
-    if (module->spec.runs_commands && !n.options.allow_exec)
-      return fmt::format(
-          "service {}: module {} runs commands on this machine, and this node does not allow "
-          "it: start the node with `psos run --allow-exec` to allow it (a definition cannot turn "
-          "it on), or set \"enabled\": false on the service",
-          sd.name, sd.module);
-    n.services.push_back(std::make_unique<Service>(*n.router, n.executor, def.system, def.name, sd,
-                                                   module->spec, state_root));
+    n.slots.push_back(Slot{.service = n.make_service(sd, *modules::find_builtin(sd.module))});
   }
-  n.all_done =
-      std::make_unique<asio::steady_timer>(n.executor, asio::steady_timer::time_point::max());
   n.probe = std::make_unique<asio::steady_timer>(n.executor);
-  for (auto& s : n.services) {
-    ++n.running;
-    asio::co_spawn(n.executor, n.supervise(*s),
-                   asio::bind_cancellation_slot(s->cancel().slot(), [&n](std::exception_ptr) {
-                     if (--n.running == 0) n.all_done->cancel();
-                   }));
-  }
+  for (Slot& slot : n.slots)
+    n.spawn(slot);
   asio::co_spawn(n.executor, n.watch_loop(), asio::detached);
-  n.publish_state("ready");
-  n.publish_info();
   return {};
 }
 
-asio::awaitable<void> Node::stop() {
+asio::awaitable<void> Node::stop_services() {
   Impl& n = *impl_;
   if (n.stopping) co_return;
   n.stopping = true;
   if (n.probe) n.probe->cancel();
   // Reverse start order: a service stops before the services it feeds were started after it.
-  for (auto it = n.services.rbegin(); it != n.services.rend(); ++it)
-    (*it)->request_stop();
-  if (n.running > 0) {
-    asio::steady_timer deadline(n.executor, n.options.stop_deadline);
-    co_await (n.all_done->async_wait(use_tuple) || deadline.async_wait(use_tuple));
-    if (n.running > 0)
-      spdlog::warn("{} service(s) did not stop within {} ms", n.running,
-                   n.options.stop_deadline.count());
+  for (auto it = n.slots.rbegin(); it != n.slots.rend(); ++it)
+    if (it->supervised) it->service->request_stop();
+  std::size_t left = 0;
+  const auto deadline = std::chrono::steady_clock::now() + n.options.stop_deadline;
+  for (auto it = n.slots.rbegin(); it != n.slots.rend(); ++it) {
+    if (!it->supervised) continue;
+    asio::steady_timer until(n.executor, deadline);
+    co_await (it->done->async_wait(use_tuple) || until.async_wait(use_tuple));
+    if (it->supervised) ++left;
   }
-  if (n.control) {
-    n.publish_info();
-    n.publish_state("stopped");
-  }
+  if (left > 0)
+    spdlog::warn("{} service(s) did not stop within {} ms", left, n.options.stop_deadline.count());
+}
+
+asio::awaitable<void> Node::leave() {
+  Impl& n = *impl_;
   if (n.uplink) {
     // Give the uplink a moment to send what is queued ($state stopped included).
     asio::steady_timer flush(n.executor, 200ms);
@@ -306,16 +362,109 @@ asio::awaitable<void> Node::stop() {
     n.router->commit();
     n.router->close_all(mqtt::ReasonCode::ServerShuttingDown);
     // Let the network connections write what they hold ($state stopped, the DISCONNECT) and
-    // close; the in-process sessions (services, control, uplink) stay until the node goes.
-    const std::size_t in_process = n.services.size() + 1 + (n.uplink ? 1 : 0);
+    // close; the in-process sessions stay until the node goes.
     const auto give_up = std::chrono::steady_clock::now() + 2s;
     asio::steady_timer tick(n.executor);
-    while (n.router->connected_count() > in_process && std::chrono::steady_clock::now() < give_up) {
+    while (n.router->network_connected_count() > 0 && std::chrono::steady_clock::now() < give_up) {
       tick.expires_after(10ms);
       co_await tick.async_wait(use_tuple);
     }
     n.router->shutdown();
   }
+}
+
+asio::awaitable<void> Node::stop() {
+  co_await stop_services();
+  co_await leave();
+}
+
+std::vector<Service*> Node::services() {
+  std::vector<Service*> all;
+  for (Slot& slot : impl_->slots)
+    all.push_back(slot.service.get());
+  return all;
+}
+
+Service* Node::service(std::string_view name) {
+  Slot* slot = impl_->find(name);
+  return slot ? slot->service.get() : nullptr;
+}
+
+std::string Node::start_service(std::string_view name) {
+  Impl& n = *impl_;
+  Slot* slot = n.find(name);
+  if (!slot) return fmt::format("no service {} on node {}", name, n.node_name());
+  if (n.stopping) return "the node is stopping";
+  if (slot->supervised) return fmt::format("service {} is running already", name);
+  const Service& old = *slot->service;
+  std::unique_ptr<Service> fresh =
+      n.make_service(old.definition(), *modules::find_builtin(old.definition().module));
+  fresh->restarts = old.restarts;
+  fresh->counters = old.counters;
+  slot->service = std::move(fresh);
+  n.spawn(*slot);
+  return {};
+}
+
+asio::awaitable<std::string> Node::stop_service(std::string_view name) {
+  Impl& n = *impl_;
+  Slot* slot = n.find(name);
+  if (!slot) co_return fmt::format("no service {} on node {}", name, n.node_name());
+  if (!slot->supervised)
+    co_return fmt::format("service {} is not running ({})", name, to_string(slot->service->status));
+  const std::string key(name);
+  if (!co_await n.stop(*slot))
+    co_return fmt::format("service {} did not stop within {} ms", key,
+                          n.options.stop_deadline.count());
+  co_return std::string();
+}
+
+asio::awaitable<std::string> Node::restart_service(
+    std::string_view name, std::optional<system::ServiceDefinition> replacement) {
+  Impl& n = *impl_;
+  const std::string key(name);
+  Slot* slot = n.find(key);
+  if (!slot) co_return fmt::format("no service {} on node {}", key, n.node_name());
+  if (n.stopping) co_return std::string("the node is stopping");
+  if (!co_await n.stop(*slot))
+    co_return fmt::format("service {} did not stop within {} ms", key,
+                          n.options.stop_deadline.count());
+  slot = n.find(key);  // the list may have changed meanwhile
+  if (!slot) co_return fmt::format("no service {} on node {}", key, n.node_name());
+  const Service& old = *slot->service;
+  const system::ServiceDefinition definition = replacement ? *replacement : old.definition();
+  std::unique_ptr<Service> fresh =
+      n.make_service(definition, *modules::find_builtin(definition.module));
+  fresh->restarts = old.restarts + 1;
+  fresh->counters = old.counters;
+  slot->service = std::move(fresh);
+  n.spawn(*slot);
+  co_return std::string();
+}
+
+void Node::on_service_change(std::function<void(Service&)> handler) {
+  impl_->service_changed = std::move(handler);
+}
+
+void Node::on_uplink_state(std::function<void(bool)> handler) {
+  impl_->uplink_changed = std::move(handler);
+}
+
+LoopLag Node::take_loop_lag() {
+  std::vector<std::chrono::microseconds>& samples = impl_->lag_samples;
+  LoopLag lag;
+  lag.samples = samples.size();
+  if (samples.empty()) return lag;
+  std::sort(samples.begin(), samples.end());
+  const auto at = [&](double q) {
+    return samples[std::min(samples.size() - 1,
+                            static_cast<std::size_t>(q * static_cast<double>(samples.size())))];
+  };
+  lag.p50 = at(0.50);
+  lag.p99 = at(0.99);
+  lag.max = samples.back();
+  samples.clear();
+  return lag;
 }
 
 std::vector<std::string> Node::listening() const {
@@ -329,15 +478,15 @@ std::string Node::summary() const {
   for (const std::string& u : n.listen_urls)
     out += fmt::format("  listening  {}{}\n", u, n.embedded_default ? " (embedded default)" : "");
   out += fmt::format("  uplink     {}\n", n.uplink_text);
-  for (const auto& s : n.services) {
-    const auto& p = s->definition().params;
+  for (const Slot& slot : n.slots) {
+    const Service& s = *slot.service;
+    const auto& p = s.definition().params;
     std::string topics;
     if (p.has("sub")) topics += " ← " + fmt::format("{}", fmt::join(p.texts("sub"), ", "));
     if (p.has("pub")) topics += " → " + p.text("pub");
-    out += fmt::format("  service    {} ({}){}\n", s->definition().name, s->definition().module,
-                       topics);
+    out +=
+        fmt::format("  service    {} ({}){}\n", s.definition().name, s.definition().module, topics);
   }
-  out += fmt::format("  control    {}$state, {}$info\n", n.prefix(), n.prefix());
   return out;
 }
 

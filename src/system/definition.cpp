@@ -5,7 +5,9 @@
 #include "system/definition.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <map>
+#include <set>
 
 #include "net/url.hpp"
 #include "system/checker.hpp"
@@ -49,6 +51,12 @@ const std::vector<ParamSpec>& file_keys() {
       {.name = "brokers",
        .type = ParamType::Object,
        .description = "Brokers by name, for uplinks and bridges"},
+      {.name = "admins",
+       .type = ParamType::Object,
+       .description = "The public keys whose signed commands every node of the system executes, "
+                      "by name: {\"alice\": \"ed25519:BASE64\"} (psos keygen makes a key pair; "
+                      "the .pub file holds the text)",
+       .literal = true},
       {.name = "nodes",
        .type = ParamType::Object,
        .required = true,
@@ -96,6 +104,34 @@ const std::vector<ParamSpec>& node_keys() {
       {.name = "services",
        .type = ParamType::ObjectList,
        .description = "The services this node runs, started in this order"},
+      {.name = "metrics",
+       .type = ParamType::Duration,
+       .default_value = "10s",
+       .description = "How often the node publishes psos/<system>/<node>/$metrics; 0 turns them "
+                      "off",
+       .minimum = 0},
+      {.name = "log",
+       .type = ParamType::Object,
+       .default_value = json::object(),
+       .description = "What the node publishes on psos/<system>/<node>/$log (its log on "
+                      "standard error is unchanged)",
+       .fields = {{.name = "level",
+                   .type = ParamType::String,
+                   .default_value = "info",
+                   .description = "Records at this level and above are published",
+                   .allowed = {"trace", "debug", "info", "warn", "error", "off"}},
+                  {.name = "services",
+                   .type = ParamType::Object,
+                   .default_value = json::object(),
+                   .description = "Levels for some services, by name: {\"fmt\": \"debug\"}",
+                   .literal = true},
+                  {.name = "buffer",
+                   .type = ParamType::Integer,
+                   .default_value = 1000,
+                   .description = "Records kept while the uplink is down, published in order "
+                                  "when it is back; past it, the lowest levels are dropped first",
+                   .minimum = 10,
+                   .maximum = 100000}}},
       {.name = "description",
        .type = ParamType::String,
        .description = "Free text for people reading the definition",
@@ -151,6 +187,16 @@ void read_defaults(Checker& checker, const json& defaults, const std::string& pa
 }
 
 // A broker or listener URL, parsed to catch mistakes before the runtime does.
+// "ed25519:" and the standard base64 of 32 bytes (43 characters and one '=').
+bool is_public_key_text(const std::string& text) {
+  static constexpr std::string_view kPrefix = "ed25519:";
+  if (text.size() != kPrefix.size() + 44 || !text.starts_with(kPrefix) || text.back() != '=')
+    return false;
+  return std::all_of(text.begin() + kPrefix.size(), text.end() - 1, [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '+' || c == '/';
+  });
+}
+
 // The service object with a node's overrides applied (in `storage`), or the object itself when
 // there are none for it.
 const json& with_overrides(const json& service, const ServiceOverrides* overrides, json& storage) {
@@ -218,6 +264,23 @@ std::optional<Definition> parse_definition(std::string_view text, std::string fi
     definition.system_ = root["system"].get<std::string>();
   if (root.contains("defaults"))
     read_defaults(checker, root["defaults"], "defaults", definition.defaults_);
+
+  if (root.contains("admins") && root["admins"].is_object()) {
+    for (const auto& [name, key] : root["admins"].items()) {
+      const std::string path = child_path("admins", name);
+      if (!Checker::valid_name(name))
+        checker.key_error(path,
+                          "bad admin name " + in_quotes(name) + ": expected " + modules::kNameHelp);
+      if (!key.is_string() || !is_public_key_text(key.get_ref<const std::string&>())) {
+        checker.error(path,
+                      "expected a public key \"ed25519:\" followed by 44 characters of "
+                      "base64 (the text of a .pub file psos keygen writes), found " +
+                          describe(key));
+        continue;
+      }
+      definition.admins_.emplace_back(name, key.get<std::string>());
+    }
+  }
 
   if (root.contains("brokers") && root["brokers"].is_object()) {
     for (const auto& [name, broker] : root["brokers"].items()) {
@@ -336,6 +399,7 @@ std::optional<NodeDefinition> expand(const Definition& definition, std::string_v
 
   NodeDefinition result;
   result.system = definition.system();
+  result.admins = definition.admins();
   result.name = node_key;
   if (checked_node && checked_node->contains("listen")) {
     const json& listen = (*checked_node)["listen"];
@@ -343,6 +407,26 @@ std::optional<NodeDefinition> expand(const Definition& definition, std::string_v
       const std::string url = listen[i].get<std::string>();
       check_url(checker, url, child_path(child_path(path, "listen"), i), "listener URL");
       result.listen.push_back(url);
+    }
+  }
+  if (checked_node && checked_node->contains("metrics"))
+    result.metrics = std::chrono::milliseconds((*checked_node)["metrics"].get<std::int64_t>());
+  if (checked_node && checked_node->contains("log")) {
+    const json& log = (*checked_node)["log"];
+    result.log_level = log.value("level", "info");
+    result.log_buffer = log.value("buffer", std::size_t{1000});
+    const std::string services_levels = child_path(child_path(path, "log"), "services");
+    const json levels = log.value("services", json::object());
+    for (const auto& [service, level] : levels.items()) {
+      static const std::set<std::string> kLevels = {"trace", "debug", "info",
+                                                    "warn",  "error", "off"};
+      if (!level.is_string() || !kLevels.count(level.get<std::string>())) {
+        checker.error(
+            child_path(services_levels, service),
+            "expected a level: trace, debug, info, warn, error or off; found " + describe(level));
+        continue;
+      }
+      result.service_log_levels[service] = level.get<std::string>();
     }
   }
   if (checked_node && checked_node->contains("uplink")) {

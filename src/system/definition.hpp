@@ -2,6 +2,7 @@
 // expanding one node's part of it into what the runtime starts on that node.
 #pragma once
 
+#include <chrono>
 #include <filesystem>
 #include <map>
 #include <optional>
@@ -43,6 +44,13 @@ struct NodeDefinition {
   std::vector<std::string> listen;
   std::optional<BrokerConnection> uplink;
   std::vector<ServiceDefinition> services;  // in file order, disabled ones included
+  // The control plane: $metrics interval (0: none), $log level, buffer and per-service levels,
+  // and the definition's admins (name, "ed25519:BASE64"), whose signed commands it executes.
+  std::chrono::milliseconds metrics{10000};
+  std::string log_level = "info";
+  std::size_t log_buffer = 1000;
+  std::map<std::string, std::string, std::less<>> service_log_levels;
+  std::vector<std::pair<std::string, std::string>> admins;
 };
 
 class Definition {
@@ -54,6 +62,8 @@ class Definition {
   const JsonDocument& document() const { return document_; }
   // The file's "defaults" as template names (the valid ones).
   const TemplateNames& defaults() const { return defaults_; }
+  // The valid entries of "admins": name and public key text, by name.
+  const std::vector<std::pair<std::string, std::string>>& admins() const { return admins_; }
 
  private:
   friend std::optional<Definition> parse_definition(std::string_view, std::string, Diagnostics&);
@@ -61,6 +71,7 @@ class Definition {
   std::string system_;
   std::vector<std::string> nodes_;
   TemplateNames defaults_;
+  std::vector<std::pair<std::string, std::string>> admins_;
   JsonDocument document_;
 };
 

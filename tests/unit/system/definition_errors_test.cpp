@@ -73,7 +73,7 @@ TEST(DefinitionErrors, UnknownTopLevelKey) {
                   "gh.json:2:2: nodse: unknown key \"nodse\"; did you mean \"nodes\"?"));
   EXPECT_THAT(problems("{\"psos\": 1, \"system\": \"gh\", \"nodes\": {\"n\": {}}, \"x\": 1}"),
               ElementsAre("gh.json:1:49: x: unknown key \"x\" (keys: $schema, psos, system, "
-                          "description, defaults, brokers, nodes)"));
+                          "description, defaults, brokers, admins, nodes)"));
 }
 
 TEST(DefinitionErrors, UnknownModule) {
@@ -207,6 +207,27 @@ TEST(DefinitionErrors, SwitchRuleThatCannotWorkIsReportedAtTheRule) {
                            0),
             0U)
       << found[0];
+}
+
+TEST(DefinitionErrors, AdminKeysMustBePublicKeyText) {
+  EXPECT_THAT(
+      problems(R"({"psos": 1, "system": "gh", "nodes": {"n": {}},
+ "admins": {"alice": "ed25519:abc", "bob": "ed25519:UDqmbe8fMyUvY1IiWby9/B2DNjBkDAZH5qKUbUrpddM="}})"),
+      ElementsAre("gh.json:2:22: admins/alice: expected a public key \"ed25519:\" followed by 44 "
+                  "characters of base64 (the text of a .pub file psos keygen writes), found a "
+                  "string"));
+}
+
+TEST(DefinitionErrors, NodeLogLevelsAreChecked) {
+  EXPECT_THAT(
+      problems(R"({"psos": 1, "system": "gh", "nodes": {"n": {"metrics": "-1s",
+ "log": {"level": "loud", "services": {"a": "debug", "b": 3}}}}})"),
+      ElementsAre("gh.json:1:56: nodes/n/metrics: bad duration \"-1s\": expected a number "
+                  "followed by ms, s, m, h or d",
+                  "gh.json:2:19: nodes/n/log/level: \"loud\" is not one of \"trace\", \"debug\", "
+                  "\"info\", \"warn\", \"error\", \"off\"",
+                  "gh.json:2:59: nodes/n/log/services/b: expected a level: trace, debug, info, "
+                  "warn, error or off; found the number 3"));
 }
 
 TEST(DefinitionErrors, UnknownBroker) {

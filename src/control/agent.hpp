@@ -1,0 +1,77 @@
+// The node's control plane (docs/control.md): presence ($state, $info) announced on every
+// connection of the uplink, $metrics, $log, and the signed commands on $cmd/<verb>, executed
+// against the running node (runtime::Node). `psos run` makes one per node.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "control/keys.hpp"
+#include "system/definition.hpp"
+#include "system/secrets.hpp"
+
+namespace psos::runtime {
+class Node;
+}
+
+namespace psos::control {
+
+struct AgentOptions {
+  // The definition the node runs (for `conf set`, which checks a value as psos check would) and
+  // the secrets it expanded with.
+  std::shared_ptr<const system::Definition> definition;
+  system::Secrets secrets;
+  std::string definition_hash;  // reported in $info
+  // Keys whose signed commands the node executes.
+  std::vector<TrustedKey> trusted;
+  // The per-service parameter overrides in effect (conf set), as stored in the state dir.
+  system::ServiceOverrides overrides;
+  // How long a request may live, and the clock skew allowed (docs/control.md).
+  std::chrono::milliseconds skew{30000};
+  // The most instructions and bytes an `eval` may take.
+  std::int64_t eval_instructions = 10'000'000;
+  std::size_t eval_memory = 32u << 20;
+  // Called when a `restart` command asks for the whole node to restart: psos run stops the node
+  // cleanly and starts its program again.
+  std::function<void()> restart_node;
+};
+
+class Agent {
+ public:
+  Agent(runtime::Node& node, AgentOptions options);
+  ~Agent();
+  Agent(const Agent&) = delete;
+  Agent& operator=(const Agent&) = delete;
+
+  // After node.start(): takes the node's log, announces it ($state init then ready, $info) and
+  // starts $metrics and the command handler.
+  void start();
+  // Stops the services, publishes $state stopped and the last $info, then the node leaves.
+  boost::asio::awaitable<void> stop();
+
+  // The lines psos run adds to the node's summary: control topics and trusted keys.
+  std::string summary() const;
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+// The overrides file in a node's state directory: {"service": {"param": value, ...}, ...}.
+std::filesystem::path overrides_path(const std::filesystem::path& state_dir);
+// Reads it; empty when there is none. Throws std::runtime_error naming the file when it is not
+// readable JSON of that shape.
+system::ServiceOverrides load_overrides(const std::filesystem::path& state_dir);
+// Writes it atomically (a temporary file renamed over it).
+void save_overrides(const std::filesystem::path& state_dir,
+                    const system::ServiceOverrides& overrides);
+
+// The boot counter in the state directory: read, incremented and written back; 1 the first time.
+std::uint64_t next_boot(const std::filesystem::path& state_dir);
+
+}  // namespace psos::control
