@@ -244,7 +244,14 @@ void Agent::Impl::reply(const router::Message& request, const std::optional<std:
   } else {
     return;  // nowhere to answer
   }
-  if (mqtt::validate_topic_name(m.topic)) return;
+  // Anyone may name a reply topic, signed or not: never one the node's own contracts give a
+  // meaning to (the control plane, $SYS, local/ topics).
+  if (mqtt::validate_topic_name(m.topic) || m.topic.starts_with("psos/") ||
+      m.topic.starts_with("$") || m.topic.starts_with("local/")) {
+    spdlog::warn("control: not answering to {}: replies go to a topic of the caller's own",
+                 m.topic);
+    return;
+  }
   m.payload = std::move(payload);
   m.qos = mqtt::QoS::AtLeastOnce;
   control->publish(std::move(m));
