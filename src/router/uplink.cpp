@@ -140,7 +140,13 @@ void Uplink::on_local_message(const MessagePtr& message) {
   client_->publish(std::move(up), [this, alive = alive_](client::error_code ec) {
     if (!ec || !*alive || ec == client::make_error_code(client::Errc::Stopped)) return;
     ++stats_.refused;
-    spdlog::warn("uplink: a message could not be sent upstream: {}", ec.message());
+    // At most one line per interval: a log that goes upstream itself ($log) must not feed on
+    // its own refusals.
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_refusal_report_ < kRefusalReportInterval) return;
+    spdlog::warn("uplink: {} message(s) could not be sent upstream so far: {}", stats_.refused,
+                 ec.message());
+    last_refusal_report_ = now;
   });
 }
 

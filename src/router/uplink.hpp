@@ -68,6 +68,8 @@ class Uplink {
   };
   std::deque<Sent> sent_;  // v3.1.1 only: messages sent up that a subscription will bring back
   UplinkStats stats_;
+  static constexpr auto kRefusalReportInterval = std::chrono::seconds(10);
+  std::chrono::steady_clock::time_point last_refusal_report_{};
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

@@ -50,7 +50,8 @@ class NodeTestCase(CliTestCase):
     """Starts psos run processes (cleaned up with the test's others) from written definitions."""
 
     def node(self, *args):
-        return Node(self.processes, list(args))
+        # In the test's own directory: a node without --data keeps its files in ./.psos.
+        return Node(self.processes, list(args), cwd=self.tmp)
 
     def write(self, name, definition):
         path = os.path.join(self.tmp, name)
