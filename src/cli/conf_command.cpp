@@ -67,42 +67,47 @@ string when it does not parse as JSON (5s, north). set and unset print
       ->required()
       ->check(CLI::IsMember({"dump", "get", "set", "unset"}));
   app->add_option("ARGS", a->rest, "SERVICE.PARAM [VALUE]");
-  return {app, [a] {
-            const std::size_t wanted = a->op == "dump" ? 0 : a->op == "set" ? 2 : 1;
-            if (a->rest.size() != wanted) {
-              const char* usage = a->op == "dump"  ? "psos conf NODE dump"
-                                  : a->op == "set" ? "psos conf NODE set SERVICE.PARAM VALUE"
-                                                   : nullptr;
-              return report("conf", kExitUsage,
-                            std::string("usage: ") +
-                                (usage ? usage : "psos conf NODE " + a->op + " SERVICE.PARAM"));
-            }
-            return Fleet("conf", a->flags).run([a](Fleet& fleet) -> asio::awaitable<int> {
-              json args = {{"op", a->op}};
-              std::string target;
-              if (a->op != "dump") {
-                const auto [service, param] = split_target(a->rest[0]);
-                target = a->rest[0];
-                args["service"] = service;
-                args["param"] = param;
-              }
-              if (a->op == "set") args["value"] = json_or_string(a->rest[1]);
-              const control::NodeAddress node = co_await fleet.resolve(a->node);
-              const std::string verb = "conf";
-              const json result = co_await fleet.request(node, verb, std::move(args));
-              if (a->op == "dump") {
-                std::fputs(dump_table(result).c_str(), stdout);
-              } else if (a->op == "get") {
-                print_json(result.value("value", json()));
-              } else {
-                std::printf("%s = %s (%s; %s restarted)\n", target.c_str(),
-                            compact_json(result.value("value", json())).c_str(),
-                            a->op == "set" ? "override" : "override removed",
-                            result.value("service", "").c_str());
-              }
-              co_return kExitOk;
-            });
-          }};
+  return {
+      app, [a] {
+        const std::size_t wanted = a->op == "dump" ? 0 : a->op == "set" ? 2 : 1;
+        if (a->rest.size() != wanted) {
+          const char* usage = a->op == "dump"  ? "psos conf NODE dump"
+                              : a->op == "set" ? "psos conf NODE set SERVICE.PARAM VALUE"
+                                               : nullptr;
+          return report("conf", kExitUsage,
+                        std::string("usage: ") +
+                            (usage ? usage : "psos conf NODE " + a->op + " SERVICE.PARAM"));
+        }
+        json conf_args = {{"op", a->op}};
+        if (a->op != "dump") {
+          try {
+            const auto [service, param] = split_target(a->rest[0]);
+            conf_args["service"] = service;
+            conf_args["param"] = param;
+          } catch (const FleetFailure& f) {
+            return report("conf", f.status, f.what());
+          }
+        }
+        if (a->op == "set") conf_args["value"] = json_or_string(a->rest[1]);
+        return Fleet("conf", a->flags).run([a, conf_args](Fleet& fleet) -> asio::awaitable<int> {
+          json args = conf_args;
+          const std::string target = a->op == "dump" ? "" : a->rest[0];
+          const control::NodeAddress node = co_await fleet.resolve(a->node);
+          const std::string verb = "conf";
+          const json result = co_await fleet.request(node, verb, std::move(args));
+          if (a->op == "dump") {
+            std::fputs(dump_table(result).c_str(), stdout);
+          } else if (a->op == "get") {
+            print_json(result.value("value", json()));
+          } else {
+            std::printf("%s = %s (%s; %s restarted)\n", target.c_str(),
+                        compact_json(result.value("value", json())).c_str(),
+                        a->op == "set" ? "override" : "override removed",
+                        result.value("service", "").c_str());
+          }
+          co_return kExitOk;
+        });
+      }};
 }
 
 }  // namespace psos::cli

@@ -35,19 +35,24 @@ NAME` the functions of a module.)",
   app->add_option("SERVICE", a->service, "The service")->required();
   app->add_option("FUNCTION", a->function, "The function")->required();
   app->add_option("ARGS_JSON", a->args, "The function's arguments, a JSON object");
-  return {app, [a] {
-            return Fleet("call", a->flags).run([a](Fleet& fleet) -> asio::awaitable<int> {
-              // Built before any co_await: g++ 12 rejects string literals in an initializer
-              // list within a co_await expression ("array used as initializer").
-              json args = {{"service", a->service},
-                           {"function", a->function},
-                           {"args", parse_args_object(a->args, "ARGS_JSON")}};
-              const std::string verb = "call";
-              const control::NodeAddress node = co_await fleet.resolve(a->node);
-              print_json(co_await fleet.request(node, verb, std::move(args)));
-              co_return kExitOk;
-            });
-          }};
+  return {
+      app, [a] {
+        json call_args;
+        try {
+          call_args = parse_args_object(a->args, "ARGS_JSON");
+        } catch (const FleetFailure& f) {
+          return report("call", f.status, f.what());
+        }
+        return Fleet("call", a->flags).run([a, call_args](Fleet& fleet) -> asio::awaitable<int> {
+          // Built before any co_await: g++ 12 rejects string literals in an initializer
+          // list within a co_await expression ("array used as initializer").
+          json args = {{"service", a->service}, {"function", a->function}, {"args", call_args}};
+          const std::string verb = "call";
+          const control::NodeAddress node = co_await fleet.resolve(a->node);
+          print_json(co_await fleet.request(node, verb, std::move(args)));
+          co_return kExitOk;
+        });
+      }};
 }
 
 FleetCommand cmd_command(CLI::App& parent) {
@@ -79,10 +84,16 @@ NODE help` lists them with their arguments):
   app->add_option("VERB", a->verb, "The verb")->required();
   app->add_option("ARGS_JSON", a->args, "The verb's arguments, a JSON object");
   return {app, [a] {
-            return Fleet("cmd", a->flags).run([a](Fleet& fleet) -> asio::awaitable<int> {
-              json args = parse_args_object(a->args, "ARGS_JSON");
+            json verb_args;
+            try {
+              verb_args = parse_args_object(a->args, "ARGS_JSON");
               if (a->verb.empty() || a->verb.find_first_of("/+#") != std::string::npos)
                 throw FleetFailure(kExitUsage, "VERB '" + a->verb + "' is not a verb's name");
+            } catch (const FleetFailure& f) {
+              return report("cmd", f.status, f.what());
+            }
+            return Fleet("cmd", a->flags).run([a, verb_args](Fleet& fleet) -> asio::awaitable<int> {
+              json args = verb_args;
               const control::NodeAddress node = co_await fleet.resolve(a->node);
               print_json(co_await fleet.request(node, a->verb, std::move(args)));
               co_return kExitOk;
