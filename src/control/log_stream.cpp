@@ -5,11 +5,17 @@
 
 namespace psos::control {
 
+std::string level_name(spdlog::level::level_enum level) {
+  // spdlog says "warning"; psos's levels are the ones `psos run --log-level` takes.
+  if (level == spdlog::level::warn) return "warn";
+  const spdlog::string_view_t name = spdlog::level::to_string_view(level);
+  return std::string(name.data(), name.size());
+}
+
 std::string to_json(const LogRecord& record, std::uint64_t dropped) {
-  const spdlog::string_view_t level = spdlog::level::to_string_view(record.level);
   nlohmann::json j = {{"seq", record.seq},
                       {"ts", record.ts},
-                      {"level", std::string(level.data(), level.size())},
+                      {"level", level_name(record.level)},
                       {"service", record.service},
                       {"msg", record.msg}};
   if (dropped > 0) j["dropped"] = dropped;

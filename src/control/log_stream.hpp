@@ -25,6 +25,9 @@ struct LogRecord {
   std::string msg;
 };
 
+// "trace", "debug", "info", "warn", "error", "critical".
+std::string level_name(spdlog::level::level_enum level);
+
 // {"seq":12,"ts":1765000000000,"level":"warn","service":"fmt","msg":"..."}, with
 // "dropped":N when records were dropped before this one.
 std::string to_json(const LogRecord& record, std::uint64_t dropped);

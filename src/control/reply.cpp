@@ -41,6 +41,8 @@ Reply decode_reply(std::string_view payload) {
     json = Json::parse(payload);
   } catch (const Json::parse_error& error) {
     throw fail("is not JSON (syntax error at byte " + std::to_string(error.byte) + ")");
+  } catch (const Json::exception&) {
+    throw fail("is not JSON that can be read (a number out of range)");
   }
   if (!json.is_object()) throw fail("is not a JSON object");
   Reply reply;

@@ -44,9 +44,11 @@ std::string hex(std::string_view bytes) {
   return out;
 }
 
-// nlohmann's parse error without its "[json.exception.parse_error.101] parse error " prefix and
-// its "; last read: '...'" suffix, which would copy raw input bytes into the message.
-std::string parse_problem(const Json::parse_error& error) {
+// Why nlohmann could not parse: a parse_error, or an out_of_range for a number too large for a
+// double ("number overflow parsing '1e400'"). Without the "[json.exception.parse_error.101]
+// parse error " prefix, and without the "; last read: '...'" suffix, which would copy raw input
+// bytes into the message.
+std::string parse_problem(const Json::exception& error) {
   std::string_view text = error.what();
   if (const std::size_t end = text.find("] "); end != std::string_view::npos)
     text.remove_prefix(end + 2);
@@ -68,7 +70,7 @@ struct TextProblems {
 
 // Parses the request text, noting nesting deeper than kMaxDepth and repeated keys: parsers in
 // other languages may keep the first of two equal keys where nlohmann keeps the last, and a
-// signed text must mean one thing. Throws Json::parse_error.
+// signed text must mean one thing. Throws Json::exception (see parse_problem).
 Json parse_request_text(std::string_view text, TextProblems& problems) {
   std::vector<std::set<std::string>> keys;  // keys[d]: those seen in the open object at depth d
   return Json::parse(text, [&](int depth, Json::parse_event_t event, Json& parsed) {
@@ -268,7 +270,7 @@ CheckResult RequestGate::check_unguarded(std::string_view verb, std::string_view
   Json outer;
   try {
     outer = Json::parse(payload);
-  } catch (const Json::parse_error& error) {
+  } catch (const Json::exception& error) {
     return bad("payload is not JSON: " + parse_problem(error));
   }
   if (!outer.is_object())
@@ -300,7 +302,7 @@ CheckResult RequestGate::check_unguarded(std::string_view verb, std::string_view
   TextProblems problems;
   try {
     fields = parse_request_text(text, problems);
-  } catch (const Json::parse_error& error) {
+  } catch (const Json::exception& error) {
     return bad("request text is not JSON: " + parse_problem(error));
   }
   if (problems.too_deep)

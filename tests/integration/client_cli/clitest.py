@@ -36,8 +36,9 @@ def accepts(port):
 class Mosquitto:
     """A Mosquitto broker on a free loopback port, configured in `directory`."""
 
-    def __init__(self, processes, directory, extra_conf=""):
-        self.port = free_port()
+    def __init__(self, processes, directory, extra_conf="", port=None):
+        self.directory, self.extra_conf = directory, extra_conf
+        self.port = port or free_port()
         self.log = os.path.join(directory, "mosquitto.log")
         conf = os.path.join(directory, "mosquitto.conf")
         with open(conf, "w") as f:
@@ -91,6 +92,8 @@ class CliTestCase(BrokerTestCase):
         super().setUp()
         self.tmp = tempfile.mkdtemp(prefix="psos-cli-")
         self.addCleanup(shutil.rmtree, self.tmp, True)
+        # psos run makes the user's key pair when there is none: the test's own, not the user's.
+        os.environ["XDG_CONFIG_HOME"] = os.path.join(self.tmp, "config")
 
     def psos(self, *args, input=None, timeout=20):
         """Runs psos to its end; returns the CompletedProcess (text)."""
@@ -108,3 +111,14 @@ class CliTestCase(BrokerTestCase):
     def start_mosquitto(self, extra_conf=""):
         directory = tempfile.mkdtemp(prefix="mosq-", dir=self.tmp)
         return Mosquitto(self.processes, directory, extra_conf)
+
+    def restart_mosquitto(self, mosquitto, port):
+        """A Mosquitto again with the same configuration and port (the old one has ended)."""
+        return wait_until(lambda: self._try_mosquitto(mosquitto, port), 10) or \
+            Mosquitto(self.processes, mosquitto.directory, mosquitto.extra_conf, port)
+
+    def _try_mosquitto(self, mosquitto, port):
+        try:
+            return Mosquitto(self.processes, mosquitto.directory, mosquitto.extra_conf, port)
+        except RuntimeError:
+            return None

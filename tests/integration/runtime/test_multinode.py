@@ -320,6 +320,70 @@ class MultiNodeTest(CliTestCase):
                            if l.startswith(f"psos/greenhouse/{name}/$state ")]
             self.assertEqual(node_states[-2:], ["ready", "stopped"], lines)
 
+    # ------------------------------------------------------------------ presence
+
+    def assert_states_stay(self, url, nodes, state, text):
+        """Every node's retained $state becomes `state` and still is a moment later."""
+        for name in nodes:
+            topic = f"psos/greenhouse/{name}/$state"
+            self.assertTrue(wait_until(lambda: self.retained(url, topic) == state, 15),
+                            f"{topic} is {self.retained(url, topic)!r}, not {state!r}\n" + text())
+        time.sleep(1.5)  # a will published after the node came back would show now
+        for name in nodes:
+            topic = f"psos/greenhouse/{name}/$state"
+            self.assertEqual(self.retained(url, topic), state, text())
+
+    def test_states_stay_true_when_the_gateway_is_killed_and_restarted(self):
+        """The bug found by trying greenhouse.json: SIGKILL the gateway (the broker, with
+        --data) and start it again: it publishes the wills it restored, and the sensors and
+        controller, reconnected, must say they are ready again."""
+        path, url = self.greenhouse_copy()
+        data = os.path.join(self.tmp, "gw-data")
+        gw = Node(self.processes, [path, "--node", "gw", "--data", data], cwd=self.tmp)
+        self.assertEqual(gw.url(), url)
+        nodes = {"sensors": self.start_node(path, "sensors"),
+                 "controller": self.start_node(path, "controller")}
+        self.wait_ready(url, "greenhouse", nodes)
+
+        def text():
+            return "\n".join(f"---- {n}\n" + node.text()[-3000:] for n, node in nodes.items())
+
+        gw.proc.kill()
+        gw.proc.wait(5)
+        gw = Node(self.processes, [path, "--node", "gw", "--data", data], cwd=self.tmp)
+        self.assertEqual(gw.url(), url, gw.text())
+        self.assert_states_stay(url, ["gw", "sensors", "controller"], "ready",
+                                lambda: text() + "\n---- gw\n" + gw.text()[-3000:])
+        # And the readings flow again.
+        readings = self.sub("--broker", url, "-t", "north/sensors/dht", "-C", "2", "-W", "10")
+        self.assertEqual(readings.wait(15)[0], 0, text())
+
+    def test_states_stay_true_when_mosquitto_is_killed_and_restarted(self):
+        """The same with Mosquitto as the broker, persistence on, killed with SIGKILL."""
+        directory = os.path.join(self.tmp, "mosq")
+        os.makedirs(directory)
+        conf = (f"persistence true\npersistence_location {directory}/\nautosave_interval 1\n")
+        mosquitto = self.start_mosquitto(conf)
+        definition = {"psos": 1, "system": "greenhouse",
+                      "brokers": {"lan": {"url": mosquitto.url()}},
+                      "nodes": {name: {"uplink": "lan", "services": [
+                          {"name": "tick", "module": "timer", "every": "200ms", "pub": f"{name}/t"}]}
+                          for name in ("sensors", "controller")}}
+        path = self.write("mosq.json", definition)
+        nodes = {name: self.start_node(path, name) for name in ("sensors", "controller")}
+        self.wait_ready(mosquitto.url(), "greenhouse", nodes)
+        time.sleep(1.5)  # an autosave with the nodes' sessions
+
+        def text():
+            return "\n".join(f"---- {n}\n" + node.text()[-3000:] for n, node in nodes.items())
+
+        port = mosquitto.port
+        mosquitto.proc.kill()
+        mosquitto.proc.wait(5)
+        mosquitto = self.restart_mosquitto(mosquitto, port)
+        self.assert_states_stay(mosquitto.url(), nodes, "ready",
+                                lambda: text() + "\n---- mosquitto\n" + mosquitto.log_text())
+
     # ------------------------------------------------------------------ function's file
 
     def test_functions_file_is_relative_to_the_definition(self):

@@ -61,6 +61,8 @@ TEST(Reply, BadUtf8IsReplacedNotFatal) {
 
 TEST(Reply, DecodeErrorsSayWhatIsWrong) {
   EXPECT_EQ(decode_error("{"), "reply is not JSON (syntax error at byte 2)");
+  EXPECT_EQ(decode_error(R"({"id":"a","ok":true,"result":1e999})"),
+            "reply is not JSON that can be read (a number out of range)");
   EXPECT_EQ(decode_error("[]"), "reply is not a JSON object");
   EXPECT_EQ(decode_error(R"({"ok":true,"result":1})"), "reply has no \"id\"");
   EXPECT_EQ(decode_error(R"({"id":1,"ok":true,"result":1})"),

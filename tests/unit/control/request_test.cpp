@@ -169,6 +169,8 @@ TEST_F(Gate, PayloadsThatAreNotARequestPayload) {
   EXPECT_EQ(bad_request("{\"req\": \"\xff\"}"),
             "payload is not JSON: at line 1, column 10: syntax error while parsing value - "
             "invalid string: ill-formed UTF-8 byte");
+  EXPECT_EQ(bad_request("{\"req\": 1e400}"),
+            "payload is not JSON: number overflow parsing '1e400'");
   EXPECT_EQ(bad_request("[1]"),
             "payload must be a JSON object {\"req\": ..., \"sig\": ...}, not a list");
   EXPECT_EQ(bad_request("\"x\""),
@@ -197,6 +199,8 @@ TEST_F(Gate, RequestTextsThatAreNotARequest) {
   EXPECT_EQ(bad_request(signed_payload("{\"v\":1,}")),
             "request text is not JSON: at line 1, column 8: syntax error while parsing object "
             "key - unexpected '}'; expected string literal");
+  EXPECT_EQ(bad_request(signed_payload("{\"v\":1,\"args\":{\"x\":-1e999}}")),
+            "request text is not JSON: number overflow parsing '-1e999'");
   EXPECT_EQ(bad_request(signed_payload("[]")), "request text must be a JSON object, not a list");
   EXPECT_EQ(bad_request(signed_payload("{}")), "request has no \"v\" (the format version, 1)");
   EXPECT_EQ(bad_request(signed_payload("{\"v\":\"1\"}")),
