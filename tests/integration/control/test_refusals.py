@@ -129,7 +129,7 @@ class RefusalTest(SystemTestCase):
                 self.assertRegex(reply["error"]["message"], message)
         self.assertEqual(self.observer.refused().get(code, 0), before + 1)
         self.assertTrue(self.observer.wait(lambda: any(
-            f"({code})" in r["msg"] and r["level"] == "warning"
+            f"({code})" in r["msg"] and r["level"] == "warn"
             for r in self.observer.log[logged:])), self.observer.log[logged:])
         self.assertEqual(json.loads(self.ok("cmd", "n1", "ping"))["node"], "n1")
 
