@@ -6,6 +6,7 @@
 #include "bench_command.hpp"
 #include "broker_command.hpp"
 #include "check_command.hpp"
+#include "fleet_commands.hpp"
 #include "keygen_command.hpp"
 #include "modules_command.hpp"
 #include "passwd_command.hpp"
@@ -40,6 +41,7 @@ int main(int argc, char** argv) {
   psos::cli::ModulesCommand modules{app};
   psos::cli::SchemaCommand schema{app};
   psos::cli::KeygenCommand keygen{app};
+  psos::cli::FleetCommands fleet{app};
 
   try {
     app.parse(argc, argv);
@@ -49,6 +51,8 @@ int main(int argc, char** argv) {
     if (status != 0 && check.selected()) return 2;
     // So does `psos keygen`, like the fleet commands.
     if (status != 0 && keygen.selected()) return 2;
+    // The fleet commands: 2 is usage, 1 and 3 say what the node did.
+    if (status != 0 && fleet.selected()) return 2;
     // `psos passwd` promises exit status 1 for every error, bad usage included.
     // So does `psos pub` / `psos sub`, like mosquitto_pub and mosquitto_sub.
     return status != 0 && (passwd.selected() || pub.selected() || sub.selected()) ? 1 : status;
@@ -63,6 +67,7 @@ int main(int argc, char** argv) {
   if (modules.selected()) return modules.run();
   if (schema.selected()) return schema.run();
   if (keygen.selected()) return keygen.run();
+  if (fleet.selected()) return fleet.run();
 
   if (app.got_subcommand(help) || app.get_subcommands().empty()) {
     if (help_topic.empty() || help_topic == "help") {

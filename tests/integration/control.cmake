@@ -1,10 +1,11 @@
 # Integration tests of the control plane with real processes (tests/integration/control/): the
-# Python example psos_call.py against `psos broker` and a stand-in node. One CTest entry per
-# test file, named control.<file>. Run with /usr/bin/python3 (see broker.cmake).
+# Python example psos_call.py against `psos broker` and a stand-in node; the fleet commands
+# against nodes over Mosquitto and over a node's embedded broker; refused requests. One CTest
+# entry per test file, named control.<file>. Run with /usr/bin/python3 (see broker.cmake).
 find_program(PSOS_SYSTEM_PYTHON python3 PATHS /usr/bin NO_DEFAULT_PATH)
 
 set(PSOS_CONTROL_TEST_DIR ${CMAKE_CURRENT_LIST_DIR}/control)
-foreach(name test_psos_call)
+foreach(name test_psos_call test_fleet test_refusals)
   if(PSOS_SYSTEM_PYTHON)
     add_test(NAME control.${name}
       COMMAND ${PSOS_SYSTEM_PYTHON} ${PSOS_CONTROL_TEST_DIR}/${name}.py
