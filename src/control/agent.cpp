@@ -274,6 +274,8 @@ void Agent::Impl::on_control_message(const router::MessagePtr& message,
   const std::string cmd_prefix = prefix + "$cmd/";
   if (!topic.starts_with(cmd_prefix)) return;
   const std::string verb = topic.substr(cmd_prefix.size());
+  // An empty payload is how a retained message is cleared, not a request: nothing to answer.
+  if (message->payload.empty()) return;
   CheckResult checked =
       gate->check(verb, message->payload, delivery.retain || message->retain, now_ms());
   if (Refusal* refusal = std::get_if<Refusal>(&checked)) {

@@ -8,6 +8,7 @@
 
 #include "control/agent_impl.hpp"
 #include "modules/module.hpp"
+#include "system/duration.hpp"
 
 namespace psos::control {
 
@@ -68,6 +69,14 @@ const json* written_service(const system::Definition& definition, const std::str
   return nullptr;
 }
 
+// A normalized value as a definition writes it: durations as "5s", not 5000.
+json as_written(const modules::ModuleSpec& spec, const std::string& param, const json& value) {
+  const modules::ParamSpec* p = spec.find(param);
+  if (p && p->type == modules::ParamType::Duration && value.is_number_integer())
+    return system::format_duration(std::chrono::milliseconds(value.get<std::int64_t>()));
+  return value;
+}
+
 std::string source_of(const json* written, const json& overrides, const std::string& param) {
   if (overrides.is_object() && overrides.contains(param)) return "override";
   if (written && written->contains(param)) return "definition";
@@ -93,7 +102,8 @@ asio::awaitable<json> Agent::Impl::conf(const json& args) {
     const json overrides = it == options.overrides.end() ? json::object() : it->second;
     json params = json::object();
     for (const auto& [param, value] : s.definition().params.all().items())
-      params[param] = {{"value", value}, {"source", source_of(written, overrides, param)}};
+      params[param] = {{"value", as_written(s.spec(), param, value)},
+                       {"source", source_of(written, overrides, param)}};
     return params;
   };
 
@@ -155,12 +165,15 @@ asio::awaitable<json> Agent::Impl::conf(const json& args) {
                    [&](const system::ServiceDefinition& sd) { return sd.name == service; });
   if (found == expanded->services.end())
     throw VerbError("invalid_value", "service " + service + " is not in the definition any more");
+  // The service is replaced by the restart: keep its module's spec (static), not the object.
+  const modules::ModuleSpec& spec = s.spec();
   save_overrides(node.state_dir(), next);
   options.overrides = std::move(next);
   spdlog::info("control: conf {} {}.{}; restarting {}", op, service, param, service);
   const std::string why = co_await node.restart_service(service, *found);
   if (!why.empty()) throw VerbError("refused", why);
-  json value = found->params.has(param) ? found->params.json(param) : json(nullptr);
+  json value = found->params.has(param) ? as_written(spec, param, found->params.json(param))
+                                        : json(nullptr);
   co_return json{{"service", service}, {"param", param}, {"value", value}, {"restarted", true}};
 }
 

@@ -394,9 +394,11 @@ std::optional<json> Checker::object(const std::vector<ParamSpec>& fields, const 
       const std::string suggestion = did_you_mean(key, names);
       key_error(item_path, "unknown " + std::string(rules.words.noun) + " " + in_quotes(key) +
                                rules.words.owner +
-                               (suggestion.empty() ? " (" + std::string(rules.words.noun) +
-                                                         "s: " + list_names(names) + ")"
-                                                   : suggestion));
+                               (!suggestion.empty() ? suggestion
+                                : names.empty()
+                                    ? ": it takes no " + std::string(rules.words.noun) + "s"
+                                    : " (" + std::string(rules.words.noun) +
+                                          "s: " + list_names(names) + ")"));
       continue;
     }
     std::optional<json> checked =

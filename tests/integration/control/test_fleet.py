@@ -108,7 +108,7 @@ class FleetCommands:
                          "timer) has no function nope (functions: status)\n")
         self.assertEqual(self.failed(1, "call", "e01", "tick", "status", '{"x": 1}'),
                          f'psos call: {node} answered invalid_args: x: unknown argument "x" of '
-                         "function status (arguments: )\n")
+                         "function status: it takes no arguments\n")
         self.assertEqual(self.failed(2, "call", "e01", "tick", "status", "{bad"),
                          "psos call: ARGS_JSON is not JSON: {bad\n")
         self.assertEqual(self.failed(2, "call", "e01", "tick", "status", "[1]"),
