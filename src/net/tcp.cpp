@@ -1,4 +1,8 @@
 // mqtt://: the stream is the TCP socket itself.
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
 #include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -32,10 +36,14 @@ class TcpStream final : public Stream {
       asio::mutable_buffer buffer) override {
     error_code ec;
     const std::size_t n = socket_.read_some(buffer, ec);
-    if (ec != asio::error::would_block) co_return std::tuple{ec, n};
+    if (ec != asio::error::would_block) {
+      if (!ec) quick_ack();
+      co_return std::tuple{ec, n};
+    }
     reading_ = true;
     auto result = co_await socket_.async_read_some(buffer, asio::as_tuple(asio::use_awaitable));
     reading_ = false;
+    if (!std::get<0>(result)) quick_ack();
     co_return result;
   }
 
@@ -67,6 +75,16 @@ class TcpStream final : public Stream {
   asio::any_io_executor get_executor() override { return socket_.get_executor(); }
 
  private:
+  // Acknowledge what was read at once rather than 40 ms later: a peer that leaves Nagle's
+  // algorithm on (Mosquitto does by default) holds its next small packet until this ACK, and a
+  // request answered right after its PUBACK would wait the whole delayed-ACK time (measured:
+  // a command's round trip through a default Mosquitto 44 ms, 1 ms with this). Linux resets the
+  // quick-ACK mode by itself, so it is set again after every read.
+  void quick_ack() {
+    int one = 1;
+    ::setsockopt(socket_.native_handle(), IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
+  }
+
   asio::awaitable<void> drain() {
     std::array<char, 512> discard{};
     for (;;) {

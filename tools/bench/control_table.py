@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/ usr / bin / env python3
 """The table of scripts/bench_control from its results directory: round trips, signatures and
 the control plane's cost, with ratios and the issue's targets (reported, not asserted)."""
 
