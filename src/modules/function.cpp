@@ -60,7 +60,7 @@ ModuleSpec function_spec() {
           "of the service, callable remotely: its arguments, any JSON object, arrive as a "
           "table; what it returns is the result, as JSON. Errors are reported with the Lua "
           "line number; one in the code drops the message, one in an export fails the call, "
-          "one in setup fails the service.",
+          "one in setup fails the service. Give sub with code or file, setup, or both.",
       .params =
           {
               optional_sub(),
@@ -97,6 +97,11 @@ ModuleSpec function_spec() {
               retain_param(),
           },
       .validate = validate_function,
+      .defined_functions =
+          "Each function in the Lua table exports (exports.NAME = function(args) ... end) is "
+          "the function NAME while the service runs, described as \"Lua export\": its "
+          "arguments, any JSON object, arrive as a Lua table; it returns its first value as "
+          "JSON (nil is null). The instruction and memory limits apply to each call.",
   };
 }
 

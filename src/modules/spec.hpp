@@ -96,6 +96,9 @@ struct ModuleSpec {
   bool runs_commands = false;
   // Besides `status`, which every service has.
   std::vector<FunctionSpec> functions;
+  // The functions a service's code defines while it runs (function's Lua exports), in words for
+  // `psos modules`; empty when it defines none.
+  std::string defined_functions;
 
   const ParamSpec* find(std::string_view param) const;
   const FunctionSpec* function(std::string_view function_name) const;
