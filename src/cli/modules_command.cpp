@@ -108,8 +108,10 @@ std::string describe_module(const modules::ModuleSpec& module) {
   for (const modules::FunctionSpec* f : functions) {
     out += wrap(f->name, 2);
     out += wrap(f->description, 6);
-    if (!f->args.empty()) out += describe_params(f->args, 6);
+    if (f->any_args) out += wrap("Arguments: any JSON object.", 6);
+    if (!f->args.empty()) out += wrap("Arguments:", 6) + describe_params(f->args, 8);
   }
+  if (!module.defined_functions.empty()) out += "\n" + wrap(module.defined_functions, 2);
   return out;
 }
 

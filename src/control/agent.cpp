@@ -16,6 +16,7 @@
 #include "mqtt/topic.hpp"
 #include "router/router.hpp"
 #include "router/uplink.hpp"
+#include "script/script.hpp"
 #include "system/arguments.hpp"
 
 namespace psos::control {

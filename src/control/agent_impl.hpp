@@ -21,6 +21,10 @@
 #include "runtime/node.hpp"
 #include "runtime/service.hpp"
 
+namespace psos::script {
+class Sandbox;
+}
+
 namespace psos::control {
 
 // A verb's failure: the reply's error code and message.
@@ -97,6 +101,9 @@ struct Agent::Impl {
 
   // conf (conf.cpp).
   boost::asio::awaitable<nlohmann::json> conf(const nlohmann::json& args);
+  // eval (eval.cpp): one Lua state for the node, made on first use.
+  std::unique_ptr<script::Sandbox> lua;
+  nlohmann::json eval(const std::string& code);
 };
 
 }  // namespace psos::control

@@ -172,8 +172,8 @@ asio::awaitable<json> Agent::Impl::conf(const json& args) {
   spdlog::info("control: conf {} {}.{}; restarting {}", op, service, param, service);
   const std::string why = co_await node.restart_service(service, *found);
   if (!why.empty()) throw VerbError("refused", why);
-  json value = found->params.has(param) ? as_written(spec, param, found->params.json(param))
-                                        : json(nullptr);
+  json value =
+      found->params.has(param) ? as_written(spec, param, found->params.json(param)) : json(nullptr);
   co_return json{{"service", service}, {"param", param}, {"value", value}, {"restarted", true}};
 }
 

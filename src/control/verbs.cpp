@@ -1,5 +1,5 @@
 // The verbs a node answers on $cmd/<verb> (docs/control.md): what each does with its checked
-// arguments. conf is in conf.cpp.
+// arguments. conf is in conf.cpp, eval in eval.cpp.
 #include <fmt/format.h>
 
 #include <boost/asio/post.hpp>
@@ -85,8 +85,7 @@ asio::awaitable<json> call(Agent::Impl& a, const json& args) {
                     fmt::format("service {} (module {}) has no function {} (functions: {})",
                                 s.service(), s.definition().module, function, known));
   }
-  const system::CheckedArguments checked =
-      system::check_arguments(spec->args, args["args"], "of function " + function);
+  const system::CheckedArguments checked = system::check_arguments(*spec, args["args"]);
   if (!checked.ok()) throw VerbError("invalid_args", checked.errors.front());
   // The service may be replaced while the call runs: keep its name, not the object.
   co_return co_await s.call(function, checked.values);
@@ -142,6 +141,10 @@ asio::awaitable<json> conf(Agent::Impl& a, const json& args) {
   co_return co_await a.conf(args);
 }
 
+asio::awaitable<json> eval(Agent::Impl& a, const json& args) {
+  co_return a.eval(args["code"].get<std::string>());
+}
+
 ParamSpec text(std::string name, std::string description, bool required = true) {
   return {.name = std::move(name),
           .type = ParamType::String,
@@ -190,6 +193,11 @@ const std::vector<Verb>& verbs() {
                   .description = "The new value (set), as in a definition",
                   .literal = true}}},
        conf},
+      {{.name = "eval",
+        .description = "Runs Lua in the node's sandbox (publish, call, services, info) and "
+                       "returns its value",
+        .args = {text("code", "The Lua code; `return` a value to get it back")}},
+       eval},
       {{.name = "service",
         .description = "Starts, stops or restarts one service",
         .args = {choice("op", {"start", "stop", "restart"}, "What to do"),

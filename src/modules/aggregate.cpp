@@ -51,6 +51,19 @@ ModuleSpec aggregate_spec() {
               retain_param(),
           },
       .one_of = {{"count", "window"}},
+      .functions =
+          {
+              {.name = "read",
+               .description =
+                   "The current window so far: count, the configured operations (null while "
+                   "the window is empty), skipped (messages without a number, since start), "
+                   "start and end (Unix ms: a sliding window ends now and starts at its oldest "
+                   "value (count) or one window ago (window); a window emitted whole starts when "
+                   "the last one closed and, for a time window, ends when it will close)"},
+              {.name = "reset",
+               .description = "Clear the current window (a time window keeps its schedule); "
+                              "returns what was discarded, as read does"},
+          },
   };
 }
 
@@ -86,6 +99,37 @@ class Aggregator {
 
   bool timed_windows() const { return !each_ && count_ == 0; }
 
+  nlohmann::json read() {
+    const auto now = Clock::now();
+    if (each_ && count_ == 0) forget_before(now - window_);
+    nlohmann::json out(summary());
+    out["count"] = values_.size();
+    out["skipped"] = skipped_;
+    nlohmann::json start = nullptr;
+    nlohmann::json end = nullptr;
+    if (each_) {
+      if (count_ == 0) {
+        start = epoch_ms(now - window_);
+      } else if (!values_.empty()) {
+        start = epoch_ms(values_.front().at);
+      }
+      end = epoch_ms(now);
+    } else {
+      start = epoch_ms(count_ == 0 ? window_end_ - window_ : window_start_);
+      if (count_ == 0) end = epoch_ms(window_end_);
+    }
+    out["start"] = start;
+    out["end"] = end;
+    return out;
+  }
+
+  nlohmann::json reset() {
+    nlohmann::json discarded = read();
+    values_.clear();
+    if (!each_ && count_ > 0) window_start_ = Clock::now();
+    return discarded;
+  }
+
   asio::awaitable<void> receive() {
     while (true) {
       const router::MessagePtr m = co_await ctx_.next();
@@ -101,23 +145,24 @@ class Aggregator {
       const auto now = Clock::now();
       values_.push_back({now, *x});
       if (count_ > 0 && each_ && values_.size() > count_) values_.pop_front();
-      if (count_ == 0 && each_)
-        while (values_.front().at <= now - window_)
-          values_.pop_front();
+      if (count_ == 0 && each_) forget_before(now - window_);
       if (each_) {
         emit();
       } else if (count_ > 0 && values_.size() == count_) {
         emit();
         values_.clear();
+        window_start_ = now;
       }
     }
   }
 
   // Emit window over time: closes a window every `window`, counted from the start.
   asio::awaitable<void> close_windows() {
-    auto end = Clock::now() + window_;
+    // A local before the loop: g++ 12 miscompiles a member coroutine whose body starts with the
+    // loop (`this` is garbage when it resumes under operator&&; clang 14 is fine).
+    const auto window = window_;
     while (true) {
-      timer_.expires_at(end);
+      timer_.expires_at(window_end_);
       co_await timer_.async_wait(asio::as_tuple(asio::use_awaitable));
       if ((co_await asio::this_coro::cancellation_state).cancelled() !=
           asio::cancellation_type::none)
@@ -125,7 +170,7 @@ class Aggregator {
       // An empty window has no mean, min or max: nothing is published for it.
       if (!values_.empty()) emit();
       values_.clear();
-      end += window_;
+      window_end_ += window;
     }
   }
 
@@ -135,7 +180,8 @@ class Aggregator {
     double value;
   };
 
-  void emit() {
+  // The configured operations over the window; min, max and mean are null while it is empty.
+  nlohmann::ordered_json summary() const {
     double sum = 0;
     double low = std::numeric_limits<double>::infinity();
     double high = -low;
@@ -144,15 +190,29 @@ class Aggregator {
       low = std::min(low, s.value);
       high = std::max(high, s.value);
     }
+    const bool empty = values_.empty();
     nlohmann::ordered_json out = nlohmann::ordered_json::object();
     for (const std::string& op : ops_) {
-      if (op == "min") out[op] = number(low);
-      if (op == "max") out[op] = number(high);
-      if (op == "mean") out[op] = number(sum / static_cast<double>(values_.size()));
+      if (op == "min") out[op] = empty ? nullptr : number(low);
+      if (op == "max") out[op] = empty ? nullptr : number(high);
+      if (op == "mean")
+        out[op] = empty ? nullptr : number(sum / static_cast<double>(values_.size()));
       if (op == "count") out[op] = values_.size();
       if (op == "sum") out[op] = number(sum);
     }
-    ctx_.publish(pub_, out.dump(), qos_, retain_);
+    return out;
+  }
+
+  void emit() { ctx_.publish(pub_, summary().dump(), qos_, retain_); }
+
+  void forget_before(Clock::time_point limit) {
+    while (!values_.empty() && values_.front().at <= limit)
+      values_.pop_front();
+  }
+
+  static std::int64_t epoch_ms(Clock::time_point t) {
+    const auto since = std::chrono::system_clock::now() + (t - Clock::now());
+    return std::chrono::duration_cast<std::chrono::milliseconds>(since.time_since_epoch()).count();
   }
 
   Context& ctx_;
@@ -166,6 +226,8 @@ class Aggregator {
   const bool retain_;
   std::deque<Sample> values_;
   std::uint64_t skipped_ = 0;
+  Clock::time_point window_start_ = Clock::now();          // emit window, count: this one began
+  Clock::time_point window_end_ = Clock::now() + window_;  // emit window, time: it closes
   asio::steady_timer timer_;
 };
 
@@ -176,6 +238,8 @@ boost::asio::awaitable<void> run_aggregate(Context& ctx) {
   for (const std::string& filter : ctx.params().texts("sub"))
     ctx.subscribe(filter);
   Aggregator aggregator(ctx);
+  ctx.provide("read", [&](const nlohmann::json&) { return aggregator.read(); });
+  ctx.provide("reset", [&](const nlohmann::json&) { return aggregator.reset(); });
   if (aggregator.timed_windows()) {
     // receive() ends only by throwing when the service stops; && then cancels close_windows() (||
     // would wait for one of them to succeed).

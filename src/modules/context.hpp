@@ -69,7 +69,11 @@ class Context {
   virtual void provide_async(std::string_view function, AsyncFunction handler) = 0;
   // A function the code defines at run time (function's Lua exports), described by `spec`:
   // listed by help and callable while the service runs. Defining a name again replaces it.
+  // Throws std::invalid_argument for `status` or a name the module's spec declares.
   virtual void define_function(FunctionSpec spec, Function handler) = 0;
+  // Forgets a function define_function defined (the code no longer offers it); nothing when
+  // there is none of that name.
+  virtual void remove_function(std::string_view function) = 0;
 };
 
 // A module's code: runs until the service stops (or returns when it has nothing more to do).

@@ -47,6 +47,12 @@ ModuleSpec delay_spec() {
               qos_param(),
               retain_param(),
           },
+      .functions = {{.name = "flush",
+                     .description =
+                         "Publish every message held now, in arrival order, as if its time had "
+                         "come (delay: all of them; throttle: all waiting, and the next message "
+                         "waits time; debounce: the last one, without its quiet time): "
+                         "{\"flushed\": N}"}},
   };
 }
 
@@ -88,6 +94,17 @@ class Holder {
       held_.push_back({now + time_, std::move(m)});
       wake_.cancel();
     }
+  }
+
+  // Publishes all that is held, in order; dispatch() then finds nothing due.
+  std::size_t flush() {
+    const std::size_t count = held_.size();
+    const auto now = Clock::now();
+    for (Held& h : held_)
+      send(std::move(h.message), now);
+    held_.clear();
+    wake_.cancel();
+    return count;
   }
 
   asio::awaitable<void> dispatch() {
@@ -146,6 +163,9 @@ boost::asio::awaitable<void> run_delay(Context& ctx) {
   for (const std::string& filter : ctx.params().texts("sub"))
     ctx.subscribe(filter);
   Holder holder(ctx);
+  ctx.provide("flush", [&](const nlohmann::json&) {
+    return nlohmann::json{{"flushed", holder.flush()}};
+  });
   // receive() ends only by throwing when the service stops; && then cancels dispatch() (|| would
   // wait for one of them to succeed).
   co_await (holder.receive() && holder.dispatch());

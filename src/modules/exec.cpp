@@ -35,6 +35,10 @@ constexpr std::size_t kMaxOutput = 1 << 20;
 constexpr std::size_t kMaxErrorKept = 4096;
 // From SIGTERM to SIGKILL when a run times out or the service stops.
 constexpr std::chrono::milliseconds kKillGrace{2000};
+// What a call of `run` returns of the output: the start of standard output, the first lines of
+// standard error.
+constexpr std::size_t kMaxCallOutput = 64 << 10;
+constexpr int kCallErrorLines = 10;
 // When the kernel has no pidfd_open (before Linux 5.3), the child is polled at this interval.
 constexpr std::chrono::milliseconds kExitPoll{20};
 }  // namespace
@@ -82,6 +86,13 @@ ModuleSpec exec_spec() {
               retain_param(),
           },
       .runs_commands = true,
+      .functions = {{.name = "run",
+                     .description =
+                         "Run the command now, as a scheduled run (its output published, a "
+                         "failure logged), and return {exit (null when killed), stdout (its "
+                         "first 64 KiB; truncated: true past that), stderr (its first 10 lines), "
+                         "ms, and error when it was killed}. Refused while a run is in "
+                         "progress; works while the service runs (every or sub)"}},
   };
 }
 
@@ -240,6 +251,7 @@ class ChildRun : public std::enable_shared_from_this<ChildRun> {
     co_return finished_;
   }
 
+  bool finished() const noexcept { return finished_; }
   End end() const noexcept { return end_; }
   int status() const noexcept { return status_; }  // exit status, or signal number
   std::string& output() noexcept { return out_text_; }
@@ -349,62 +361,146 @@ struct Command {
   bool retain;
 };
 
-// Runs the command once and publishes or reports what came of it. Throws when it cannot be
-// started at all (a configuration error: the supervisor retries, then marks the service failed)
-// and, after killing the child, when the service is being stopped.
-asio::awaitable<void> run_once(Context& ctx, const Command& c,
-                               const std::optional<std::string>& input, const std::string& topic) {
+// What run() and calls of `run` share, held by both since a call may outlast run(): the command
+// and the run in progress (one at a time).
+struct Runner {
+  Command command;
+  std::shared_ptr<ChildRun> current;
+  std::chrono::steady_clock::time_point since;  // when `current` started
+  bool stopped = false;                         // run() has ended
+
+  bool busy() const { return current && !current->finished(); }
+};
+
+// Starts a run; throws when the command cannot be started at all.
+std::shared_ptr<ChildRun> start_run(Context& ctx, Runner& runner,
+                                    const std::optional<std::string>& input,
+                                    const std::string& topic) {
+  const Command& c = runner.command;
   auto run = std::make_shared<ChildRun>(ctx.executor());
   std::vector<std::string> env;
   if (input) env.push_back("PSOS_TOPIC=" + topic);
   if (const std::string error = run->spawn(c.argv, input, env); !error.empty())
     throw std::runtime_error("cannot run " + c.argv.front() + ": " + error);
   run->start(c.timeout);
+  runner.current = run;
+  runner.since = std::chrono::steady_clock::now();
+  return run;
+}
+
+// Why a finished run publishes nothing; nothing when it exited with status 0.
+std::optional<std::string> failure_of(const Command& c, const ChildRun& run) {
+  const std::string& program = c.argv.front();
+  switch (run.end()) {
+    case ChildRun::End::TimedOut:
+      return program + " did not finish within " + describe(c.timeout) +
+             ": killed; nothing published";
+    case ChildRun::End::TooLarge:
+      return program + " wrote more than 1 MiB to standard output: killed; nothing published";
+    case ChildRun::End::Signalled:
+      return program + " was killed by signal " + std::to_string(run.status()) + " (" +
+             strsignal(run.status()) + "): " + first_line(run.errors());
+    case ChildRun::End::Exited:
+      break;
+  }
+  if (run.status() != 0)
+    return program + " exited with status " + std::to_string(run.status()) + ": " +
+           first_line(run.errors());
+  return std::nullopt;
+}
+
+// Publishes what a finished run wrote, without its final newline (nothing when it wrote
+// nothing), or logs why it publishes nothing.
+void conclude(Context& ctx, const Command& c, ChildRun& run) {
+  if (const std::optional<std::string> failure = failure_of(c, run)) {
+    ctx.log().error("{}", *failure);
+    return;
+  }
+  std::string& out = run.output();
+  if (out.ends_with('\n')) out.pop_back();
+  if (out.ends_with('\r')) out.pop_back();
+  if (!out.empty()) ctx.publish(c.pub, out, c.qos, c.retain);
+}
+
+// Waits for a run a call started: a scheduled run never overlaps one.
+asio::awaitable<void> wait_idle(Runner& runner) {
+  while (runner.busy()) {
+    const std::shared_ptr<ChildRun> other = runner.current;
+    if (!co_await other->wait()) throw boost::system::system_error(asio::error::operation_aborted);
+  }
+}
+
+// Runs the command once and publishes or reports what came of it. Throws when it cannot be
+// started at all (a configuration error: the supervisor retries, then marks the service failed)
+// and, after killing the child, when the service is being stopped.
+asio::awaitable<void> run_once(Context& ctx, Runner& runner,
+                               const std::optional<std::string>& input, const std::string& topic) {
+  co_await wait_idle(runner);
+  const std::shared_ptr<ChildRun> run = start_run(ctx, runner, input, topic);
   if (!co_await run->wait()) {
     // The service is stopping: the wait was cancelled. Kill the child and wait for it (a new
     // wait is not cancelled again), then end run() as the stop asks.
     co_await asio::this_coro::reset_cancellation_state();
     run->terminate(ChildRun::End::TimedOut);
     co_await run->wait();
-    ctx.log().info("stopping: {} was still running and was killed", c.argv.front());
+    ctx.log().info("stopping: {} was still running and was killed", runner.command.argv.front());
     throw boost::system::system_error(asio::error::operation_aborted);
   }
-  switch (run->end()) {
-    case ChildRun::End::TimedOut:
-      ctx.log().error("{} did not finish within {}: killed; nothing published", c.argv.front(),
-                      describe(c.timeout));
-      co_return;
-    case ChildRun::End::TooLarge:
-      ctx.log().error("{} wrote more than 1 MiB to standard output: killed; nothing published",
-                      c.argv.front());
-      co_return;
-    case ChildRun::End::Signalled:
-      ctx.log().error("{} was killed by signal {} ({}): {}", c.argv.front(), run->status(),
-                      strsignal(run->status()), first_line(run->errors()));
-      co_return;
-    case ChildRun::End::Exited:
-      break;
+  conclude(ctx, runner.command, *run);
+}
+
+// The first `count` lines of `text`.
+std::string first_lines(const std::string& text, int count) {
+  std::size_t end = 0;
+  for (int i = 0; i < count; ++i) {
+    end = text.find('\n', end);
+    if (end == std::string::npos) return text;
+    ++end;
   }
-  if (run->status() != 0) {
-    ctx.log().error("{} exited with status {}: {}", c.argv.front(), run->status(),
-                    first_line(run->errors()));
-    co_return;
-  }
-  std::string& out = run->output();
-  if (out.ends_with('\n')) out.pop_back();
-  if (out.ends_with('\r')) out.pop_back();
-  if (!out.empty()) ctx.publish(c.pub, out, c.qos, c.retain);
+  return text.substr(0, end);
+}
+
+// `run`: a run now, as a scheduled one (published or logged the same way), with its result. Not
+// cancelled when the service stops: run() ending kills the child, which ends the wait.
+asio::awaitable<nlohmann::json> call_run(std::shared_ptr<Runner> runner, Context* ctx) {
+  const Command& c = runner->command;
+  if (runner->busy())
+    throw std::runtime_error(c.argv.front() + " is running (for " +
+                             std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                std::chrono::steady_clock::now() - runner->since)
+                                                .count()) +
+                             " ms): one run at a time; call again when it has finished");
+  const std::optional<std::string> no_input;
+  const std::string no_topic;
+  const std::shared_ptr<ChildRun> run = start_run(*ctx, *runner, no_input, no_topic);
+  co_await run->wait();
+  const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - runner->since);
+  if (runner->stopped)
+    throw std::runtime_error("the service stopped during the run: " + c.argv.front() +
+                             " was killed");
+  nlohmann::json result = {
+      {"exit", run->end() == ChildRun::End::Exited ? nlohmann::json(run->status()) : nullptr},
+      {"stdout", run->output().substr(0, kMaxCallOutput)},
+      {"stderr", first_lines(run->errors(), kCallErrorLines)},
+      {"ms", took.count()}};
+  if (run->output().size() > kMaxCallOutput) result["truncated"] = true;
+  if (run->end() != ChildRun::End::Exited) result["error"] = *failure_of(c, *run);
+  conclude(*ctx, c, *run);
+  co_return result;
 }
 
 }  // namespace
 
 asio::awaitable<void> run_exec(Context& ctx) {
   const Params& p = ctx.params();
-  const Command command{.argv = p.texts("command"),
-                        .timeout = p.duration("timeout"),
-                        .pub = p.text("pub"),
-                        .qos = static_cast<mqtt::QoS>(p.integer("qos")),
-                        .retain = p.boolean("retain")};
+  const auto runner =
+      std::make_shared<Runner>(Runner{.command = {.argv = p.texts("command"),
+                                                  .timeout = p.duration("timeout"),
+                                                  .pub = p.text("pub"),
+                                                  .qos = static_cast<mqtt::QoS>(p.integer("qos")),
+                                                  .retain = p.boolean("retain")}});
+  const Command& command = runner->command;
   if (command.argv.empty() || command.argv.front().empty())
     throw std::runtime_error("parameter \"command\" is empty: give the program and its arguments");
   if (p.has("every") && p.has("sub"))
@@ -414,6 +510,17 @@ asio::awaitable<void> run_exec(Context& ctx) {
   // the node with SIGPIPE (children get default signal handling back in spawn()).
   static const bool sigpipe_ignored = [] { return std::signal(SIGPIPE, SIG_IGN) != SIG_ERR; }();
   (void)sigpipe_ignored;
+  // However run() ends, a run a call started ends with it.
+  struct Stop {
+    std::shared_ptr<Runner> runner;
+    ~Stop() {
+      runner->stopped = true;
+      if (runner->busy()) runner->current->terminate(ChildRun::End::TimedOut);
+    }
+  } stop{runner};
+  Context* context = &ctx;
+  ctx.provide_async("run",
+                    [runner, context](const nlohmann::json&) { return call_run(runner, context); });
 
   if (p.has("sub")) {
     for (const std::string& filter : p.texts("sub"))
@@ -421,20 +528,20 @@ asio::awaitable<void> run_exec(Context& ctx) {
     while (true) {
       const router::MessagePtr m = co_await ctx.next();
       const std::optional<std::string> input = m->payload;
-      co_await run_once(ctx, command, input, m->topic);
+      co_await run_once(ctx, *runner, input, m->topic);
     }
   }
   // Named, not temporaries in the co_await expressions (g++ 12 destroys those too early).
   const std::optional<std::string> no_input;
   const std::string no_topic;
   if (!p.has("every")) {
-    co_await run_once(ctx, command, no_input, no_topic);
+    co_await run_once(ctx, *runner, no_input, no_topic);
     co_return;
   }
   const auto every = p.duration("every");
   auto next = std::chrono::system_clock::now();
   while (true) {
-    co_await run_once(ctx, command, no_input, no_topic);
+    co_await run_once(ctx, *runner, no_input, no_topic);
     next += every;
     const auto now = std::chrono::system_clock::now();
     while (next < now)

@@ -69,12 +69,15 @@ struct FunctionSpec {
   std::string name;
   std::string description;      // one line
   std::vector<ParamSpec> args;  // an object's keys, as a service's parameters
+  // Takes any JSON object, handed over as given (function's Lua exports): `args` is left empty
+  // and a call checks only that the arguments form an object.
+  bool any_args = false;
 };
 
 class Params;
 // Where a module's own check found a problem: `path` is relative to the service, its steps
-// separated by '/' as in diagnostics ("cron", "rules/2/value"); the checker turns it into
-// FILE:LINE:COL.
+// separated by '/' as in diagnostics ("cron", "rules/2/value"; empty: the service itself); the
+// checker turns it into FILE:LINE:COL.
 using Report = std::function<void(std::string_view path, std::string message)>;
 // Checks what types alone cannot (a cron expression, a regular expression in a rule) on the
 // normalized parameters, so that `psos check` reports it before anything starts.
@@ -93,6 +96,9 @@ struct ModuleSpec {
   bool runs_commands = false;
   // Besides `status`, which every service has.
   std::vector<FunctionSpec> functions;
+  // The functions a service's code defines while it runs (function's Lua exports), in words for
+  // `psos modules`; empty when it defines none.
+  std::string defined_functions;
 
   const ParamSpec* find(std::string_view param) const;
   const FunctionSpec* function(std::string_view function_name) const;

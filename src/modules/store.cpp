@@ -23,9 +23,11 @@ ModuleSpec store_spec() {
       .description =
           "A query is a JSON object published to request: {\"filter\": \"+/dht\", \"from\": "
           "T1, \"to\": T2, \"limit\": N, \"after\": ID}, all optional (times in Unix "
-          "milliseconds). The answer, a JSON object with the messages and the id to ask "
-          "\"after\" for the next page, goes to the request's MQTT 5 response topic, or to the "
-          "topic in its \"reply\" field.",
+          "milliseconds). The answer, {\"messages\": [{\"id\", \"ts\", \"topic\", "
+          "\"payload\"}], \"next\": ID or null}, goes to the request's MQTT 5 response topic, "
+          "or to the topic in its \"reply\" field; ask again with \"after\": next for the "
+          "next page. The function query takes the same fields as arguments and returns the "
+          "same answer.",
       .params =
           {
               sub_param("The messages to keep"),
@@ -51,6 +53,39 @@ ModuleSpec store_spec() {
                .description = "The most messages one answer carries",
                .minimum = 1,
                .maximum = 10000},
+          },
+      .functions =
+          {
+              {.name = "query",
+               .description = "The messages kept, oldest first, as a query over MQTT answers "
+                              "them: {messages: [{id, ts, topic, payload}], next}",
+               .args =
+                   {
+                       {.name = "filter",
+                        .type = ParamType::Filter,
+                        .description = "Only messages whose topic matches; left out, all"},
+                       {.name = "from",
+                        .type = ParamType::Integer,
+                        .default_value = 0,
+                        .description = "Only messages stored at or after this time (Unix ms)"},
+                       {.name = "to",
+                        .type = ParamType::Integer,
+                        .description = "Only messages stored at or before this time (Unix ms); "
+                                       "left out, up to now"},
+                       {.name = "after",
+                        .type = ParamType::Integer,
+                        .default_value = 0,
+                        .description = "Only messages after this id: the previous answer's next"},
+                       {.name = "limit",
+                        .type = ParamType::Integer,
+                        .description = "The most messages in the answer; left out, and at most, "
+                                       "the service's page",
+                        .minimum = 1},
+                   }},
+              {.name = "stats",
+               .description = "What the store holds: rows, topics (distinct), oldest and "
+                              "newest (Unix ms, null when empty) and bytes (the database file "
+                              "and its write-ahead log on disk)"},
           },
   };
 }
@@ -86,11 +121,13 @@ class Database {
     select_ = prepare(
         "SELECT id, ts, topic, payload FROM messages WHERE id > ? AND ts >= ? AND ts <= ? "
         "ORDER BY id");
+    stats_ = prepare("SELECT COUNT(*), COUNT(DISTINCT topic), MIN(ts), MAX(ts) FROM messages");
   }
   ~Database() {
     if (in_transaction_) exec_noexcept("COMMIT");
     sqlite3_finalize(insert_);
     sqlite3_finalize(select_);
+    sqlite3_finalize(stats_);
     sqlite3_close(db_);
   }
   Database(const Database&) = delete;
@@ -152,6 +189,22 @@ class Database {
     return {{"messages", std::move(messages)}, {"next", next}};
   }
 
+  // Rows, distinct topics, oldest and newest time (null when empty).
+  json stats() {
+    const auto column = [&](int i) -> json {
+      if (sqlite3_column_type(stats_, i) == SQLITE_NULL) return nullptr;
+      return sqlite3_column_int64(stats_, i);
+    };
+    json out;
+    const int rc = sqlite3_step(stats_);
+    if (rc == SQLITE_ROW)
+      out = {
+          {"rows", column(0)}, {"topics", column(1)}, {"oldest", column(2)}, {"newest", column(3)}};
+    sqlite3_reset(stats_);
+    if (rc != SQLITE_ROW) fail("counting messages");
+    return out;
+  }
+
  private:
   sqlite3_stmt* prepare(const char* sql) {
     sqlite3_stmt* statement = nullptr;
@@ -173,8 +226,16 @@ class Database {
   sqlite3* db_ = nullptr;
   sqlite3_stmt* insert_ = nullptr;
   sqlite3_stmt* select_ = nullptr;
+  sqlite3_stmt* stats_ = nullptr;
   bool in_transaction_ = false;
 };
+
+// The bytes a file takes, 0 when it is not there (the write-ahead log between checkpoints).
+std::uintmax_t file_bytes(const std::filesystem::path& file) {
+  std::error_code error;
+  const std::uintmax_t size = std::filesystem::file_size(file, error);
+  return error ? 0 : size;
+}
 
 std::int64_t field(const json& request, const char* name, std::int64_t otherwise) {
   const auto it = request.find(name);
@@ -196,10 +257,31 @@ boost::asio::awaitable<void> run_store(Context& ctx) {
       p.has("keep") ? std::optional(p.duration("keep").count()) : std::nullopt;
   const std::optional<std::int64_t> max_messages =
       p.has("max_messages") ? std::optional(p.integer("max_messages")) : std::nullopt;
-  Database db(path.is_absolute() ? path : ctx.state_dir() / path);
+  const std::filesystem::path file = path.is_absolute() ? path : ctx.state_dir() / path;
+  Database db(file);
   for (const std::string& filter : p.texts("sub"))
     ctx.subscribe(filter);
   ctx.subscribe(request_topic);
+
+  // A query over MQTT or a call of query: the same fields, the same answer. Throws
+  // std::invalid_argument naming a field that cannot be used.
+  const auto query = [&](const json& request) {
+    const json filter = request.value("filter", json(""));
+    if (!filter.is_string() || (!filter.get<std::string>().empty() &&
+                                mqtt::validate_topic_filter(filter.get<std::string>())))
+      throw std::invalid_argument("\"filter\" must be an MQTT topic filter");
+    const std::int64_t limit = std::clamp<std::int64_t>(field(request, "limit", page), 1, page);
+    db.commit();
+    return db.query(filter.get<std::string>(), field(request, "after", 0),
+                    field(request, "from", 0), field(request, "to", INT64_MAX), limit);
+  };
+  ctx.provide("query", query);
+  ctx.provide("stats", [&](const json&) {
+    db.commit();
+    json stats = db.stats();
+    stats["bytes"] = file_bytes(file) + file_bytes(file.string() + "-wal");
+    return stats;
+  });
 
   const auto answer = [&](const router::Message& m) {
     json reply;
@@ -209,14 +291,7 @@ boost::asio::awaitable<void> run_store(Context& ctx) {
       if (!request.is_object()) throw std::invalid_argument("a query must be a JSON object");
       if (reply_topic.empty() && request.contains("reply") && request["reply"].is_string())
         reply_topic = request["reply"].get<std::string>();
-      const json filter = request.value("filter", json(""));
-      if (!filter.is_string() || (!filter.get<std::string>().empty() &&
-                                  mqtt::validate_topic_filter(filter.get<std::string>())))
-        throw std::invalid_argument("\"filter\" must be an MQTT topic filter");
-      const std::int64_t limit = std::clamp<std::int64_t>(field(request, "limit", page), 1, page);
-      db.commit();
-      reply = db.query(filter.get<std::string>(), field(request, "after", 0),
-                       field(request, "from", 0), field(request, "to", INT64_MAX), limit);
+      reply = query(request);
     } catch (const std::invalid_argument& e) {
       reply = {{"error", e.what()}};
     } catch (const json::exception& e) {

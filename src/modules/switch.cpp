@@ -78,6 +78,10 @@ ModuleSpec switch_spec() {
               retain_param(),
           },
       .validate = validate_switch,
+      .functions = {{.name = "state",
+                     .description = "The rules, each with the number of messages it matched "
+                                    "(\"matched\"); the messages that matched none "
+                                    "(\"otherwise\") and all messages seen (\"messages\")"}},
   };
 }
 
@@ -91,18 +95,35 @@ boost::asio::awaitable<void> run_switch(Context& ctx) {
   const std::string otherwise = p.has("otherwise") ? p.text("otherwise") : std::string();
   const auto qos = static_cast<mqtt::QoS>(p.integer("qos"));
   const bool retain = p.boolean("retain");
+  std::vector<std::uint64_t> matches(rules.size(), 0);
+  std::uint64_t unmatched = 0;
+  std::uint64_t messages = 0;
+  ctx.provide("state", [&](const nlohmann::json&) {
+    nlohmann::json listed = nlohmann::json::array();
+    for (std::size_t i = 0; i < rules.size(); ++i) {
+      nlohmann::json rule = p.json("rules")[i];
+      rule["matched"] = matches[i];
+      listed.push_back(std::move(rule));
+    }
+    return nlohmann::json{
+        {"rules", std::move(listed)}, {"otherwise", unmatched}, {"messages", messages}};
+  });
   for (const std::string& filter : p.texts("sub"))
     ctx.subscribe(filter);
   while (true) {
     const router::MessagePtr m = co_await ctx.next();
+    ++messages;
     bool matched = false;
-    for (const Rule& rule : rules) {
-      if (!rule.matches(m->payload)) continue;
+    for (std::size_t i = 0; i < rules.size(); ++i) {
+      if (!rules[i].matches(m->payload)) continue;
       matched = true;
-      ctx.publish(rule.pub(), m->payload, qos, retain);
+      ++matches[i];
+      ctx.publish(rules[i].pub(), m->payload, qos, retain);
       if (first_only) break;
     }
-    if (!matched && !otherwise.empty()) ctx.publish(otherwise, m->payload, qos, retain);
+    if (matched) continue;
+    ++unmatched;
+    if (!otherwise.empty()) ctx.publish(otherwise, m->payload, qos, retain);
   }
 }
 

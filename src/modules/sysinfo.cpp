@@ -44,6 +44,9 @@ ModuleSpec sysinfo_spec() {
               qos_param(),
               retain_param(),
           },
+      .functions = {{.name = "read",
+                     .description = "A report as the service publishes it, returned and not "
+                                    "published (cpu: since the last published report)"}},
   };
 }
 
@@ -96,14 +99,15 @@ boost::asio::awaitable<void> run_sysinfo(Context& ctx) {
   CpuTimes last;
   bool disk_warned = false;
 
-  const auto report = [&] {
+  // `cpu` is measured since `since`, which the published reports move on.
+  const auto measure = [&](CpuTimes& since) {
     nlohmann::json r = read_meminfo();
     const CpuTimes now = read_cpu();
-    const auto total = static_cast<double>(now.total - last.total);
+    const auto total = static_cast<double>(now.total - since.total);
     r["cpu"] = total > 0
-                   ? std::round(1000.0 * static_cast<double>(now.busy - last.busy) / total) / 10
+                   ? std::round(1000.0 * static_cast<double>(now.busy - since.busy) / total) / 10
                    : 0.0;
-    last = now;
+    since = now;
     double load[3] = {0, 0, 0};
     std::ifstream("/proc/loadavg") >> load[0] >> load[1] >> load[2];
     r["load"] = {load[0], load[1], load[2]};
@@ -119,8 +123,13 @@ boost::asio::awaitable<void> run_sysinfo(Context& ctx) {
     double uptime = 0;
     std::ifstream("/proc/uptime") >> uptime;
     r["uptime"] = static_cast<std::int64_t>(uptime);
-    ctx.publish(pub, r.dump(), qos, retain);
+    return r;
   };
+  const auto report = [&] { ctx.publish(pub, measure(last).dump(), qos, retain); };
+  ctx.provide("read", [&](const nlohmann::json&) {
+    CpuTimes since = last;
+    return measure(since);
+  });
 
   const auto on_interval = [&]() -> boost::asio::awaitable<void> {
     while (true) {

@@ -83,6 +83,10 @@ ModuleSpec timer_spec() {
           },
       .one_of = {{"every", "cron", "at"}},
       .validate = validate_timer,
+      .functions = {{.name = "fire",
+                     .description = "Publish the next tick now, as if it were due (it counts as a "
+                                    "tick, and the schedule goes on with the one after): "
+                                    "{count, topic, payload}"}},
   };
 }
 
@@ -152,12 +156,9 @@ boost::asio::awaitable<void> run_timer(Context& ctx) {
   std::mt19937_64 random(std::random_device{}());
   std::uint64_t count = 0;
   auto next = following(std::chrono::system_clock::now());
-  while (true) {
-    auto at = next;
-    if (jitter.count() > 0)
-      at +=
-          std::chrono::milliseconds(std::uniform_int_distribution<long>(0, jitter.count())(random));
-    co_await ctx.sleep_until(at);
+
+  // Publishes the tick due at `next` and moves on to the one after; returns its payload.
+  const auto tick = [&] {
     next = following(next);
     const auto now = std::chrono::system_clock::now();
     ++count;
@@ -170,12 +171,28 @@ boost::asio::awaitable<void> run_timer(Context& ctx) {
       return std::nullopt;
     };
     std::string missing;
-    if (const auto text = fill_template(payload, names, &missing)) {
-      ctx.publish(pub, *text, qos, retain);
-    } else {
+    std::optional<std::string> text = fill_template(payload, names, &missing);
+    if (!text)
       throw std::runtime_error("payload template names {" + missing +
                                "}, which timer does not know");
-    }
+    ctx.publish(pub, *text, qos, retain);
+    return std::move(*text);
+  };
+  ctx.provide("fire", [&](const nlohmann::json&) {
+    std::string text = tick();
+    return nlohmann::json{{"count", count}, {"topic", pub}, {"payload", std::move(text)}};
+  });
+
+  while (true) {
+    const auto due = next;
+    auto at = due;
+    if (jitter.count() > 0)
+      at +=
+          std::chrono::milliseconds(std::uniform_int_distribution<long>(0, jitter.count())(random));
+    co_await ctx.sleep_until(at);
+    // fire() took this tick meanwhile: wait for the one it left due.
+    if (next != due) continue;
+    tick();
   }
 }
 

@@ -154,6 +154,14 @@ void Service::define_function(modules::FunctionSpec spec, Function handler) {
   functions_.insert_or_assign(name, Handler{.sync = std::move(handler)});
 }
 
+void Service::remove_function(std::string_view function) {
+  const auto it = defined_.find(function);
+  if (it == defined_.end()) return;
+  defined_.erase(it);
+  if (const auto handler = functions_.find(function); handler != functions_.end())
+    functions_.erase(handler);
+}
+
 const modules::FunctionSpec* Service::function_spec(std::string_view function) const {
   if (function == "status") return &modules::status_function();
   if (const modules::FunctionSpec* f = spec_.function(function)) return f;

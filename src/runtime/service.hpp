@@ -73,6 +73,7 @@ class Service final : public modules::Context {
   void provide(std::string_view function, Function handler) override;
   void provide_async(std::string_view function, AsyncFunction handler) override;
   void define_function(modules::FunctionSpec spec, Function handler) override;
+  void remove_function(std::string_view function) override;
 
   // ---- for the supervisor ----
   const system::ServiceDefinition& definition() const noexcept { return definition_; }

@@ -9,8 +9,10 @@ CheckedArguments check_arguments(const std::vector<modules::ParamSpec>& specs,
                                  const nlohmann::json& args, const std::string& owner) {
   CheckedArguments result;
   const nlohmann::json object = args.is_null() ? nlohmann::json::object() : args;
-  // The checker reports at positions in a document: the arguments become one.
-  JsonReadResult read = read_json(object.dump());
+  // The checker reports at positions in a document: the arguments become one. Text that is not
+  // UTF-8 (a Lua string can be anything) is replaced rather than refused by dump().
+  JsonReadResult read =
+      read_json(object.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   if (!read.document) {
     result.errors.push_back("the arguments are not JSON");
     return result;
@@ -28,6 +30,17 @@ CheckedArguments check_arguments(const std::vector<modules::ParamSpec>& specs,
   for (const Diagnostic& d : found)
     result.errors.push_back(d.path.empty() ? d.message : d.path + ": " + d.message);
   if (result.errors.empty() && checked) result.values = std::move(*checked);
+  return result;
+}
+
+CheckedArguments check_arguments(const modules::FunctionSpec& function,
+                                 const nlohmann::json& args) {
+  const std::string owner = "of function " + function.name;
+  // Not an object: refused with the same words either way.
+  if (!function.any_args || !(args.is_null() || args.is_object()))
+    return check_arguments(function.args, args, owner);
+  CheckedArguments result;
+  result.values = args.is_null() ? nlohmann::json::object() : args;
   return result;
 }
 

@@ -22,4 +22,8 @@ struct CheckedArguments {
 CheckedArguments check_arguments(const std::vector<modules::ParamSpec>& specs,
                                  const nlohmann::json& args, const std::string& owner);
 
+// A call's arguments: checked against the function's `args` (messages say "of function NAME"),
+// or, for a function that takes any object (FunctionSpec::any_args), only for forming one.
+CheckedArguments check_arguments(const modules::FunctionSpec& function, const nlohmann::json& args);
+
 }  // namespace psos::system

@@ -497,7 +497,8 @@ std::optional<NodeDefinition> expand(const Definition& definition, std::string_v
       if (module->validate) {
         const modules::Params params(*checked);
         module->validate(params, [&](std::string_view relative, std::string message) {
-          checker.error(service_path + "/" + std::string(relative), std::move(message));
+          checker.error(relative.empty() ? service_path : service_path + "/" + std::string(relative),
+                        std::move(message));
         });
         if (errors.size() != before) continue;
       }

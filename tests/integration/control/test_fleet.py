@@ -105,7 +105,7 @@ class FleetCommands:
                          "e01 (services: tick)\n")
         self.assertEqual(self.failed(1, "call", "e01", "tick", "nope"),
                          f"psos call: {node} answered unknown_function: service tick (module "
-                         "timer) has no function nope (functions: status)\n")
+                         "timer) has no function nope (functions: status, fire)\n")
         self.assertEqual(self.failed(1, "call", "e01", "tick", "status", '{"x": 1}'),
                          f'psos call: {node} answered invalid_args: x: unknown argument "x" of '
                          "function status: it takes no arguments\n")
@@ -159,7 +159,7 @@ class FleetCommands:
         self.assertLessEqual({"ping", "help", "info", "call", "conf", "service", "log", "restart"},
                              {v["name"] for v in help_["verbs"]})
         self.assertEqual([(s["name"], s["module"], [f["name"] for f in s["functions"]])
-                          for s in help_["services"]], [("tick", "timer", ["status"])])
+                          for s in help_["services"]], [("tick", "timer", ["status", "fire"])])
         info = json.loads(self.ok("cmd", "e02", "info"))
         self.assertEqual((info["system"], info["node"], info["version"], info["state"]),
                          (SYSTEM, "e02", VERSION, "ready"))
@@ -296,6 +296,36 @@ class FleetCommands:
         self.assertRegex(self.failed(1, "eval", "e01", "while true do end"),
                          rf"^psos eval: {SYSTEM}/e01 answered \S+: .*\n$")
         self.assertEqual(self.ok("eval", "e01", "return 1+2"), "3\n")
+
+    def test_eval_has_the_node_api_and_its_limits(self):
+        self.eval_verb_or_skip()
+        # services(), info(), call() of a synchronous function, publish().
+        self.assertEqual(json.loads(self.ok("eval", "e01", "return services()")),
+                         [{"name": "tick", "module": "timer", "status": "running", "restarts": 0}])
+        self.assertEqual(self.ok("eval", "e01", "return info().node"), '"e01"\n')
+        self.assertEqual(self.ok("eval", "e01", "return call('tick', 'status').status"),
+                         '"running"\n')
+        watch = Sub(self.processes, ["--broker", self.system.url, "-t", "fleet/from-eval",
+                                     "-C", "1", "-W", "10"])
+        self.assertEqual(self.ok("eval", "e01", "return publish('fleet/from-eval', 'hi')"),
+                         "true\n")
+        self.assertEqual(watch.wait(15), (0, ["hi"]))
+        self.assertEqual(self.failed(1, "eval", "e01", "return call('tick', 'nope')"),
+                         f"psos eval: {SYSTEM}/e01 answered lua_error: eval line 1: call: service "
+                         "tick has no function nope\n")
+        self.assertEqual(self.failed(1, "eval", "e01", "publish('a/+', 'x')"),
+                         f"psos eval: {SYSTEM}/e01 answered lua_error: eval line 1: publish: bad "
+                         "topic \"a/+\": topic name contains a wildcard ('+' or '#')\n")
+        # Globals last from one eval to the next (a repl session), until a memory bomb resets.
+        self.ok("eval", "e01", "kept = 41")
+        self.assertEqual(self.ok("eval", "e01", "return kept + 1"), "42\n")
+        runaway = self.failed(1, "eval", "e01", "local n = 0 while true do n = n + 1 end")
+        self.assertRegex(runaway, r"answered lua_error: .*instruction.*\n$")
+        bomb = self.failed(1, "eval", "e01",
+                           "local t = {} while true do t[#t + 1] = string.rep('x', 1e6) end")
+        self.assertRegex(bomb, r"answered lua_error: .*not enough memory.*reset.*\n$")
+        self.assertEqual(self.ok("eval", "e01", "return kept"), "null\n")
+        self.assertEqual(self.ok("call", "e01", "tick", "status")[:1], "{")  # the node goes on
 
     def test_repl_reads_lines_from_a_pipe(self):
         self.eval_verb_or_skip()

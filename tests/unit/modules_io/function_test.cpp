@@ -1,5 +1,6 @@
 // `function` as a running service: Lua per message, results published, errors and runaway loops
-// reported with the message dropped while the service keeps running.
+// reported with the message dropped while the service keeps running; setup run once, and the
+// functions in `exports` callable as functions of the service.
 #include <fstream>
 
 #include "module_harness.hpp"
@@ -98,6 +99,110 @@ TEST_F(FunctionModule, ASyntaxErrorFailsTheServiceWithTheLine) {
   start("function", params({{"code", "local a = 1\nlocal = 2"}}));
   ASSERT_TRUE(run_until([&] { return finished_; }));
   EXPECT_EQ(failure().rfind("line 2: ", 0), 0u) << failure();
+}
+
+TEST_F(FunctionModule, SetupRunsOnceBeforeAnyMessageWithTheSameGlobals) {
+  start("function", params({{"pub", "out/n"},
+                            {"setup", "count = 10 print('set up')"},
+                            {"code", "count = count + 1 return {payload = tostring(count)}"}}));
+  watch("out/#");
+  send("in/a", "x");
+  send("in/a", "x");
+  ASSERT_TRUE(received(2)) << log_text();
+  EXPECT_EQ(seen_[0]->payload, "11");
+  EXPECT_EQ(seen_[1]->payload, "12");
+  EXPECT_EQ(log_text().find("set up"), log_text().rfind("set up")) << "setup ran once";
+}
+
+TEST_F(FunctionModule, ExportsAreFunctionsOfTheService) {
+  start("function", checked("function", {{"setup",
+                                          "scale = 2\n"
+                                          "function exports.add(args)\n"
+                                          "  return {sum = (args.a + args.b) * scale, "
+                                          "list = args.list}\n"
+                                          "end\n"
+                                          "function exports.nothing() end"}}));
+  EXPECT_EQ(call("add", {{"a", 1}, {"b", 2.5}, {"list", {1, "x"}}}),
+            json::parse(R"({"sum": 7.0, "list": [1, "x"]})"));
+  EXPECT_EQ(call("nothing"), json(nullptr));
+  std::vector<std::string> names;
+  for (const FunctionSpec* f : service_->function_specs()) {
+    names.push_back(f->name);
+    if (f->name == "add") {
+      EXPECT_EQ(f->description, "Lua export");
+      EXPECT_TRUE(f->any_args);
+    }
+  }
+  EXPECT_EQ(names, (std::vector<std::string>{"status", "add", "nothing"}));
+  EXPECT_EQ(call("add", json::array({1})),
+            json({{"error", "invalid_arguments"},
+                  {"message", "expected an object of arguments, found a list"}}));
+  EXPECT_FALSE(finished_) << "a library of exports, without sub, keeps running: " << failure();
+}
+
+TEST_F(FunctionModule, ExportsFollowTheTableAsTheCodeChangesIt) {
+  start("function",
+        params({{"code",
+                 "last = msg.payload\n"
+                 "if msg.payload == 'on' then exports.last = function() return last "
+                 "end end\n"
+                 "if msg.payload == 'off' then exports.last = nil end"},
+                {"setup", "function exports.forget() exports.forget = nil return 1 end"}}));
+  EXPECT_EQ(call("last")["error"], "unknown_function");
+  send("in/a", "on");
+  io_.run_for(std::chrono::milliseconds(20));
+  EXPECT_EQ(call("last"), json("on"));
+  send("in/a", "off");
+  io_.run_for(std::chrono::milliseconds(20));
+  EXPECT_EQ(call("last")["error"], "unknown_function");
+  EXPECT_EQ(call("forget"), json(1));
+  EXPECT_EQ(call("forget"),
+            json({{"error", "unknown_function"},
+                  {"message",
+                   "service svc (module function) has no function forget (functions: "
+                   "status)"}}))
+      << "an export that removed itself is gone after its call";
+}
+
+TEST_F(FunctionModule, AnExportThatFailsOrRunsAwayFailsTheCallAndTheServiceGoesOn) {
+  start("function", checked("function", {{"instructions", 10000},
+                                         {"setup",
+                                          "function exports.boom(args) error('no ' .. args.what) "
+                                          "end\n"
+                                          "function exports.spin() while true do end end\n"
+                                          "function exports.ok() return 'ok' end"}}));
+  EXPECT_EQ(call("boom", {{"what", "pump"}}),
+            json({{"error", "failed"}, {"message", "setup line 1: no pump"}}));
+  EXPECT_EQ(call("spin"),
+            json({{"error", "failed"}, {"message", "setup line 2: instruction limit exceeded"}}));
+  EXPECT_EQ(call("ok"), json("ok"));
+  EXPECT_FALSE(finished_) << failure();
+}
+
+TEST_F(FunctionModule, ExportsThatCannotBeOfferedAreReportedOnce) {
+  start("function", checked("function", {{"setup",
+                                          "exports['two words'] = print\n"
+                                          "exports.status = print\n"
+                                          "exports.fine = function() return true end"}}));
+  EXPECT_EQ(call("fine"), json(true));
+  const std::string log = log_text();
+  EXPECT_NE(log.find("exports[\"two words\"] is not offered: an export's name is a Lua "
+                     "identifier (letters, digits and '_', at most 64)"),
+            std::string::npos)
+      << log;
+  EXPECT_NE(log.find("exports.status is not offered: function status is already one of module "
+                     "function's: choose another name"),
+            std::string::npos)
+      << log;
+  EXPECT_EQ(call("status")["module"], "function");
+  call("fine");
+  EXPECT_EQ(log_text(), log) << "said once, not after every call";
+}
+
+TEST_F(FunctionModule, AnErrorInSetupFailsTheServiceWithTheLine) {
+  start("function", params({{"code", "return msg"}, {"setup", "x = 1\nerror('bad setup')"}}));
+  ASSERT_TRUE(run_until([&] { return finished_; }));
+  EXPECT_EQ(failure(), "setup line 2: bad setup");
 }
 
 }  // namespace

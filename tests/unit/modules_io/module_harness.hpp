@@ -25,6 +25,9 @@
 #include "modules/module.hpp"
 #include "router/local_client.hpp"
 #include "runtime/service.hpp"
+#include "system/arguments.hpp"
+#include "system/definition.hpp"
+#include "system/secrets.hpp"
 
 namespace psos::modules {
 
@@ -67,6 +70,21 @@ class ModuleHarness : public ::testing::Test {
     io_.run_for(std::chrono::milliseconds(20));
   }
 
+  // `params` as `psos check` makes them for a service of `module`: checked, defaults filled in,
+  // durations in milliseconds.
+  static nlohmann::json checked(const std::string& module, nlohmann::json params) {
+    params["name"] = "svc";
+    params["module"] = module;
+    const nlohmann::json definition = {
+        {"psos", 1}, {"system", "sys"}, {"nodes", {{"node1", {{"services", {params}}}}}}};
+    const auto result = system::check_definition(definition.dump(), "test.json", system::Secrets(),
+                                                 builtin_catalog());
+    for (const auto& e : result.errors)
+      ADD_FAILURE() << system::to_string(e);
+    if (!result.valid()) return nlohmann::json::object();
+    return result.nodes.at(0).services.at(0).params.all();
+  }
+
   void watch(std::string_view filter) { probe_.subscribe(filter); }
   void send(std::string_view topic, std::string_view payload) { probe_.publish(topic, payload); }
 
@@ -92,9 +110,21 @@ class ModuleHarness : public ::testing::Test {
   }
   std::string log_text() const { return log_.str(); }
 
-  // Calls one of the service's functions as the control plane does, running the loop until it
-  // answers; a CallError comes back as {"error": code, "message": text}.
+  // Calls one of the service's functions as the control plane does (arguments checked against
+  // its spec first), running the loop until it answers; a CallError comes back as {"error": code,
+  // "message": text}, arguments the spec refuses as {"error": "invalid_arguments", "message":
+  // the problems, one per line}.
   nlohmann::json call(std::string_view function, nlohmann::json args = nlohmann::json::object()) {
+    if (const modules::FunctionSpec* spec = service_->function_spec(function)) {
+      system::CheckedArguments checked_args = system::check_arguments(*spec, args);
+      if (!checked_args.ok()) {
+        std::string problems;
+        for (const std::string& e : checked_args.errors)
+          problems += (problems.empty() ? "" : "\n") + e;
+        return {{"error", "invalid_arguments"}, {"message", problems}};
+      }
+      args = std::move(checked_args.values);
+    }
     std::optional<nlohmann::json> result;
     boost::asio::co_spawn(
         io_,

@@ -1,5 +1,6 @@
 // `store` as a running service: messages kept in SQLite, queries answered over MQTT with
-// filters, time ranges and paging, on the v5 response topic or the request's "reply".
+// filters, time ranges and paging, on the v5 response topic or the request's "reply", and the
+// same queries and the store's figures as functions (query, stats).
 #include <sqlite3.h>
 
 #include "module_harness.hpp"
@@ -121,6 +122,64 @@ TEST_F(StoreModule, CommitsToTheFileAndPrunes) {
     return count;
   };
   EXPECT_TRUE(run_until([&] { return rows() == 3; })) << rows() << " rows; " << log_text();
+}
+
+TEST_F(StoreModule, QueryAsAFunctionAnswersAsTheMqttQueryDoes) {
+  start("store", params());
+  watch("answers");
+  for (int i = 0; i < 3; ++i) {
+    send("data/a", "a" + std::to_string(i));
+    send("data/b", "b" + std::to_string(i));
+  }
+  io_.run_for(std::chrono::milliseconds(20));
+  const json query = {{"filter", "data/a"}, {"limit", 2}};
+  const json answer = call("query", query);
+  EXPECT_EQ(payloads(answer), (std::vector<std::string>{"a0", "a1"})) << answer;
+  EXPECT_EQ(answer["messages"][0]["topic"], "data/a");
+  EXPECT_EQ(answer, ask(query));
+  EXPECT_EQ(payloads(call("query", {{"filter", "data/a"}, {"after", answer["next"]}})),
+            (std::vector<std::string>{"a2"}));
+  EXPECT_EQ(call("query")["messages"].size(), 6u);
+  EXPECT_EQ(call("query", {{"limit", 1000}})["messages"].size(), 6u) << "at most page";
+}
+
+TEST_F(StoreModule, QueryArgumentsAreCheckedAsTheSpecSays) {
+  start("store", params());
+  EXPECT_EQ(call("query", {{"limit", 0}}),
+            json({{"error", "invalid_arguments"}, {"message", "limit: 0 is below the minimum 1"}}));
+  EXPECT_EQ(call("query", {{"filter", "a/#/b"}}),
+            json({{"error", "invalid_arguments"},
+                  {"message",
+                   "filter: invalid topic filter \"a/#/b\": '#' must be the last "
+                   "topic level"}}));
+  EXPECT_EQ(call("query", {{"limt", 5}}),
+            json({{"error", "invalid_arguments"},
+                  {"message",
+                   "limt: unknown argument \"limt\" of function query; did you mean "
+                   "\"limit\"?"}}));
+}
+
+TEST_F(StoreModule, StatsCountRowsAndTopics) {
+  start("store", params());
+  const json empty = call("stats");
+  EXPECT_EQ(empty["rows"], 0);
+  EXPECT_EQ(empty["topics"], 0);
+  EXPECT_TRUE(empty["oldest"].is_null());
+  EXPECT_TRUE(empty["newest"].is_null());
+  EXPECT_GT(empty["bytes"].get<std::int64_t>(), 0);
+  const auto before = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  send("data/a", "1");
+  send("data/b", "2");
+  send("data/a", "3");
+  io_.run_for(std::chrono::milliseconds(20));
+  const json stats = call("stats");
+  EXPECT_EQ(stats["rows"], 3) << stats;
+  EXPECT_EQ(stats["topics"], 2);
+  EXPECT_GE(stats["oldest"].get<std::int64_t>(), before);
+  EXPECT_GE(stats["newest"], stats["oldest"]);
+  EXPECT_EQ(stats.size(), 5u) << stats;
 }
 
 }  // namespace

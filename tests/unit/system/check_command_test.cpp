@@ -3,6 +3,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <filesystem>
@@ -118,6 +119,37 @@ TEST(ModulesCommand, ListsAndDescribesModules) {
   EXPECT_NE(r.out.find("psos modules: no module \"timr\"; did you mean \"timer\"?"),
             std::string::npos)
       << r.out;
+}
+
+TEST(ModulesCommand, ListsEachModulesFunctionsWithTheirArguments) {
+  Result r = run("modules store");
+  EXPECT_EQ(r.status, 0);
+  EXPECT_NE(r.out.find("Functions (psos call NODE SERVICE FUNCTION [ARGS_JSON]):\n"
+                       "  status\n"
+                       "      The service's state, parameters in effect and message counters\n"
+                       "  query\n"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("      Arguments:\n"
+                       "        filter (filter)\n"
+                       "            Only messages whose topic matches; left out, all\n"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("  stats\n"), std::string::npos) << r.out;
+  r = run("modules function");
+  EXPECT_NE(r.out.find("\n  Each function in the Lua table exports (exports.NAME = "
+                       "function(args) ... end)\n"),
+            std::string::npos)
+      << r.out;
+  for (const char* module : {"timer", "sysinfo", "switch", "aggregate", "delay", "exec"}) {
+    r = run(std::string("modules ") + module);
+    const auto functions = r.out.find("Functions (psos call");
+    ASSERT_NE(functions, std::string::npos) << module;
+    EXPECT_GT(std::count(r.out.begin() + static_cast<std::ptrdiff_t>(functions), r.out.end(), '\n'),
+              4)
+        << module << " lists only status:\n"
+        << r.out.substr(functions);
+  }
 }
 
 TEST(SchemaCommand, PrintsTheCommittedSchema) {

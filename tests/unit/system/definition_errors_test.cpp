@@ -230,6 +230,29 @@ TEST(DefinitionErrors, NodeLogLevelsAreChecked) {
                   "warn, error or off; found the number 3"));
 }
 
+TEST(DefinitionErrors, FunctionNeedsSubWithCodeOrSetup) {
+  EXPECT_THAT(problems(with_services(R"(      {"name": "f", "module": "function"})")),
+              ElementsAre("gh.json:7:7: nodes/e01/services/0: needs \"sub\" (the messages code "
+                          "runs on) or \"setup\" (code run once at start, which may define "
+                          "exports), or both"));
+  EXPECT_THAT(problems(with_services(
+                  R"(      {"name": "f", "module": "function", "setup": "exports.f = print"})")),
+              ElementsAre());
+  EXPECT_THAT(problems(with_services(R"(      {"name": "f", "module": "function", "sub": "in"})")),
+              ElementsAre("gh.json:7:7: nodes/e01/services/0: needs \"code\" or \"file\": the "
+                          "Lua code to run on each message of sub"));
+  EXPECT_THAT(
+      problems(with_services(
+          R"(      {"name": "f", "module": "function", "setup": "x = 1", "code": "return msg"})")),
+      ElementsAre("gh.json:7:69: nodes/e01/services/0/code: runs on the messages of \"sub\", and "
+                  "the service has none: give sub, or move this code to setup"));
+  EXPECT_THAT(
+      problems(with_services(
+          R"(      {"name": "f", "module": "function", "sub": "in", "code": "", "file": "f.lua"})")),
+      ElementsAre("gh.json:7:76: nodes/e01/services/0/file: \"file\" cannot be used with "
+                  "\"code\": give only one of \"code\" or \"file\""));
+}
+
 TEST(DefinitionErrors, UnknownBroker) {
   std::string text = with_services("");
   text.replace(text.find("\"uplink\": \"lan\""), 15, "\"uplink\": \"lna\"");
