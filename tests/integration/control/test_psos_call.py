@@ -1,4 +1,4 @@
-"""examples/python/psos_call.py against a real `psos broker` and a stand-in node (a paho client
+"""examples/python/psos_call.py against a real `psos run` node, and against a stand-in node (a paho client
 here that answers requests as a node would): the request goes to psos/<system>/<node>/$cmd/call
 with an MQTT 5 Response Topic and Correlation Data, is signed over b"psos-cmd-v1\\n" + the
 request text, and the example's exit status is 0 for a result, 1 for an error, 3 for no answer.
@@ -10,6 +10,7 @@ Run with /usr/bin/python3. CTest sets PSOS_BINARY.
 import base64
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -26,7 +27,7 @@ EXAMPLE = os.path.join(SOURCE, "examples", "python", "psos_call.py")
 sys.path.insert(0, os.path.join(HERE, "..", "broker"))
 sys.path.insert(0, os.path.dirname(EXAMPLE))
 
-from brokertest import BrokerTestCase, main  # noqa: E402
+from brokertest import BrokerTestCase, main, psos_binary, wait_until  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (  # noqa: E402
     Ed25519PrivateKey, Ed25519PublicKey)
 from cryptography.hazmat.primitives import serialization  # noqa: E402
@@ -81,9 +82,7 @@ class PsosCallTest(BrokerTestCase):
         self.broker = self.start_broker()
 
     def tearDown(self):
-        for name in os.listdir(self.tmp):
-            os.unlink(os.path.join(self.tmp, name))
-        os.rmdir(self.tmp)
+        shutil.rmtree(self.tmp, True)
 
     def node(self, answer):
         node = StandInNode(self.broker.port, answer)
@@ -145,6 +144,48 @@ class PsosCallTest(BrokerTestCase):
         self.assertEqual(out.returncode, 3, out.stderr)
         self.assertEqual(out.stderr, "psos_call.py: no node 'e01' on the broker "
                                      "(no retained psos/+/e01/$state)\n")
+
+    def test_a_real_node_trusting_the_key_answers(self):
+        """The example against `psos run`: a node that trusts the example's key (--trust with
+        its public key line) calls timer's fire and answers status; a key it does not trust is
+        refused with untrusted_key."""
+        trust = os.path.join(self.tmp, "trust")
+        with open(trust, "w") as f:
+            f.write(public_key_text(self.key) + " python-example\n")
+        definition = os.path.join(self.tmp, "py.json")
+        with open(definition, "w") as f:
+            json.dump({"psos": 1, "system": "greenhouse", "nodes": {"gw": {
+                "uplink": "lan", "services": [
+                    {"name": "tick", "module": "timer", "every": "1h", "pub": "py/tick"}]}},
+                "brokers": {"lan": {"url": self.broker.url("mqtt")}}}, f)
+        env = dict(os.environ, XDG_CONFIG_HOME=os.path.join(self.tmp, "config"))
+        node = self.processes.start([psos_binary(), "run", definition, "--trust", trust,
+                                     "--data", os.path.join(self.tmp, "data")], env=env,
+                                    cwd=self.tmp, stdout=subprocess.DEVNULL)
+        ready = lambda: subprocess.run(  # noqa: E731
+            [psos_binary(), "sub", "--broker", self.broker.url("mqtt"), "-t",
+             "psos/greenhouse/gw/$state", "-C", "1", "-W", "2"],
+            capture_output=True, text=True).stdout.strip() == "ready"
+        self.assertTrue(wait_until(ready, 15), "the node did not become ready")
+        out = self.call("gw", "tick", "fire")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertEqual(json.loads(out.stdout), {"count": 1, "topic": "py/tick",
+                                                  "payload": json.loads(out.stdout)["payload"]})
+        out = self.call("greenhouse/gw", "tick", "status")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertEqual(json.loads(out.stdout)["status"], "running")
+        other = os.path.join(self.tmp, "other.key")
+        with open(other, "wb") as f:
+            f.write(Ed25519PrivateKey.generate().private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption()))
+        out = subprocess.run(["/usr/bin/python3", EXAMPLE, "--broker", self.broker.url("mqtt"),
+                              "--key", other, "--timeout", "5", "gw", "tick", "status"],
+                             capture_output=True, text=True, timeout=60)
+        self.assertEqual(out.returncode, 1, out.stderr)
+        self.assertIn("answered untrusted_key", out.stderr)
+        node.terminate()
+        node.wait(10)
 
     def test_unreachable_broker_exit_3(self):
         with socket.socket() as s:
