@@ -21,7 +21,7 @@ run: build
 	./build/$(PRESET)/src/cli/psos run examples/hello.json
 
 test: build
-	ctest --preset $(PRESET) --repeat until-pass:2
+	ctest --preset $(PRESET)
 
 # The unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer, then the broker's
 # protocol, delivery, lifecycle, connection and persistence tests against the sanitized broker

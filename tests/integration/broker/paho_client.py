@@ -47,6 +47,13 @@ class Client:
         self.client.on_subscribe = self._on_subscribe
         self.client.on_disconnect = self._on_disconnect
         self.client.on_unsubscribe = self._on_unsubscribe
+        # Only the loop thread writes to the socket. Without paho's own thread (loop_start),
+        # paho 1.6 writes a packet from whichever thread queues it, so a publish() from the test
+        # thread races the loop thread's PUBACK/PUBREL: over WebSocket both share one frame
+        # buffer (WebsocketWrapper._sendbuffer), and a frame is sent twice while the next packet
+        # is dropped ("0, 0, 2, ..."; one QoS 1 PUBLISH never acknowledged). With a register-write
+        # callback paho only queues the packet and wakes the loop's select() to write it.
+        self.client.on_socket_register_write = lambda client, userdata, sock: None
         self.unsubacks = set()
         self.thread = None
         self.stopping = threading.Event()
