@@ -1,5 +1,5 @@
-# Unit tests of the router layer. The security data (password file, ACL) and `psos passwd`,
-# which the passwd tests run as a real process.
+# Unit tests of src/router/security: the password file, the ACL, and `psos passwd`, which the
+# passwd tests run as a real process.
 add_executable(psos_router_security_tests
   ${CMAKE_CURRENT_LIST_DIR}/password_file_test.cpp
   ${CMAKE_CURRENT_LIST_DIR}/acl_test.cpp
