@@ -90,7 +90,8 @@ std::vector<DurableQueue::Stored> DurableQueue::load() {
       continue;  // unreadable rows cannot be sent; they are dropped with the next remove
     Stored stored;
     stored.token = static_cast<Token>(sqlite3_column_int64(s, 0));
-    stored.message = to_message(std::get<mqtt::Publish>(packet));
+    const auto& publish = std::get<mqtt::Publish>(packet);
+    mqtt::fill_message(publish, publish.topic, stored.message);
     stored.message.dup = false;
     stored.packet_id = static_cast<std::uint16_t>(sqlite3_column_int(s, 2));
     const bool released = sqlite3_column_int(s, 3) != 0;
@@ -106,7 +107,7 @@ std::vector<DurableQueue::Stored> DurableQueue::load() {
 
 void DurableQueue::add(Token token, const Message& message) {
   mqtt::Publish p;
-  fill_publish(message, p);
+  mqtt::fill_publish(message, p);
   p.packet_id = 1;
   std::string bytes;
   if (const mqtt::Error e = mqtt::encode(p, mqtt::Version::v5, bytes))

@@ -49,11 +49,9 @@ std::int64_t wall_now() {
 // The message as a v5 PUBLISH (expiry left out: it is stored as a time).
 std::string encode_message(const Message& message) {
   mqtt::Publish p;
-  fill_publish(message, Clock::now(), p);
+  mqtt::fill_publish(message, p);
   p.properties.message_expiry_interval.reset();
-  p.qos = message.qos;
   p.packet_id = message.qos == mqtt::QoS::AtMostOnce ? 0 : 1;
-  p.retain = message.retain;
   std::string out;
   if (const mqtt::Error e = mqtt::encode(p, mqtt::Version::v5, out))
     spdlog::error("persistence: cannot encode a message on {}: {}", message.topic,
