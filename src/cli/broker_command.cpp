@@ -18,7 +18,7 @@
 
 #include "listeners/listener_set.hpp"
 #include "net/url.hpp"
-#include "router/persist.hpp"
+#include "router/persistence.hpp"
 #include "router/router.hpp"
 #include "router/security/acl.hpp"
 #include "router/security/password_file.hpp"
@@ -192,8 +192,8 @@ int BrokerCommand::run() {
   }
   if (!data_.empty()) {
     std::string error;
-    options.store = router::Store::open(data_, error);
-    if (!options.store) {
+    options.persistence = router::Persistence::open(data_, error);
+    if (!options.persistence) {
       std::fprintf(stderr, "psos broker: %s\n", error.c_str());
       return 1;
     }

@@ -2,7 +2,7 @@
 # in-process session, retained messages and the session store; the uplink (src/router/uplink.cpp)
 # joined to a real Mosquitto or psos broker child process; security/ mirrors src/router/security.
 add_executable(psos_router_tests ${CMAKE_CURRENT_LIST_DIR}/router_test.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/local_client_test.cpp ${CMAKE_CURRENT_LIST_DIR}/store_test.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/local_client_test.cpp ${CMAKE_CURRENT_LIST_DIR}/persistence_test.cpp
   ${CMAKE_CURRENT_LIST_DIR}/retained_test.cpp)
 target_link_libraries(psos_router_tests PRIVATE psos_router psos_warnings GTest::gtest GTest::gtest_main)
 gtest_discover_tests(psos_router_tests DISCOVERY_TIMEOUT 60 PROPERTIES TIMEOUT 30)
