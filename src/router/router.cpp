@@ -352,10 +352,13 @@ ConnectResult Router::connect(Link& link, const mqtt::Connect& c, std::string_vi
   }
   ++connected_;
 
+  // A v5 client asking for more than the cap, or for none, is told the cap (Server Keep Alive)
+  // and timed out by it. A v3.1.1 client cannot be told: it keeps its own, as Mosquitto's
+  // max_keepalive does, so that one pinging at the interval it asked for is not cut off.
   std::uint16_t keep_alive = c.keep_alive;
   const std::uint16_t max_keep_alive = options_.limits.max_keep_alive;
   const bool override_keep_alive =
-      max_keep_alive != 0 && (keep_alive == 0 || keep_alive > max_keep_alive);
+      v5 && max_keep_alive != 0 && (keep_alive == 0 || keep_alive > max_keep_alive);
   if (override_keep_alive) keep_alive = max_keep_alive;
 
   mqtt::Connack ack;

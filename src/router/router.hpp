@@ -46,7 +46,8 @@ struct RouterLimits {
   // Topic aliases a client may use toward us (v5 Topic Alias Maximum in CONNACK); the link
   // resolves them before the router sees the PUBLISH.
   std::uint16_t topic_alias_maximum = 64;
-  // Keep alive the router imposes when a client asks for 0 or more than this (0 = accept).
+  // Keep alive the router imposes (MQTT 5 Server Keep Alive) on a v5 client that asks for 0 or
+  // more than this; 0: none imposed. v3.1.1 clients keep theirs (they cannot be told).
   std::uint16_t max_keep_alive = 0;
   std::size_t max_connections = 100'000;
 };
