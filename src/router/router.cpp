@@ -199,6 +199,23 @@ void Router::load_persisted() {
 }
 
 void Router::close_all(ReasonCode reason) {
+  // The wills of the network connections first (MQTT 5 3.1.2.5: the server closes them
+  // without a DISCONNECT from the client), while every connection is still open: connected
+  // subscribers get them before their own DISCONNECT, offline persistent sessions have them
+  // queued, and a retained will is retained, and with --data stored before the router stops.
+  // In-process sessions (a node's services) end with the node, not with a lost connection.
+  for (auto& [id, session] : sessions_) {
+    Session& s = *session;
+    if (s.link == nullptr || s.in_process || !s.will) continue;
+    if (s.will->delay == 0 || s.expiry_interval == 0) {
+      publish_will(s);
+    } else {
+      // A delayed will of a session that outlives its connection stays stored (with --data),
+      // as after a crash: the restarted router publishes it once its delay, counted from now
+      // (the session's disconnection time), is over.
+      s.will.reset();
+    }
+  }
   for (auto& [id, session] : sessions_) {
     Session& s = *session;
     if (s.link == nullptr) continue;
@@ -208,7 +225,7 @@ void Router::close_all(ReasonCode reason) {
       d.properties.reason_string = mqtt::reason_name(reason);
       s.link->send(d);
     }
-    // A server that shuts down is a normal end for the client: its will is not sent.
+    // Its will is dealt with above: the end of the connection is not abnormal any more.
     s.normal_disconnect = true;
     s.link->close();
   }

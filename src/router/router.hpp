@@ -149,7 +149,8 @@ class Router {
   std::uint64_t commit();
   boost::asio::awaitable<void> wait_durable(std::uint64_t transaction);
 
-  // Closes every connection (v5: DISCONNECT with `reason` first), e.g. Server shutting down.
+  // Closes every connection (v5: DISCONNECT with `reason` first), e.g. Server shutting down,
+  // after publishing the wills of the network connections it closes (MQTT 5 3.1.2.5).
   void close_all(mqtt::ReasonCode reason);
   // Stops timers (will delays, session expiry, $SYS) so the executor can run out.
   void shutdown();

@@ -9,7 +9,8 @@ import signal
 import tempfile
 import time
 
-from brokertest import (DISCONNECT, PINGREQ, PINGRESP, BrokerTestCase, RawClient, main, packet)
+from brokertest import (DISCONNECT, PINGREQ, PINGRESP, PUBLISH, BrokerTestCase, RawClient, main,
+                        packet)
 from paho_client import V5, Client
 
 KEEP_ALIVE_TIMEOUT, SERVER_SHUTTING_DOWN = 0x8D, 0x8B
@@ -151,6 +152,25 @@ class CleanStop(BrokerTestCase):
 
     def test_sigint(self):
         self.stop_with(signal.SIGINT)
+
+    def test_sigterm_publishes_the_wills_before_disconnecting(self):
+        # MQTT 5 3.1.2.5: the server closes the connection without a DISCONNECT from the client.
+        broker = self.start_broker()
+        watcher = RawClient(broker.port, 5)
+        self.addCleanup(watcher.close)
+        watcher.connect("watcher")
+        watcher.subscribe("will/#", qos=1)
+        for version in (5, 4):
+            c = RawClient(broker.port, version)
+            self.addCleanup(c.close)
+            c.connect("leaving-%d" % version,
+                      will={"topic": "will/%d" % version, "payload": "gone", "qos": 1})
+        broker.proc.send_signal(signal.SIGTERM)
+        packets = watcher.expect_closed(timeout=3)
+        self.assertEqual(sorted((p.topic, p.payload) for p in packets if p.kind == PUBLISH),
+                         [("will/4", b"gone"), ("will/5", b"gone")])
+        self.assertEqual((packets[-1].kind, packets[-1].reason), (DISCONNECT, SERVER_SHUTTING_DOWN))
+        self.assertEqual(broker.terminate(3), 0)
 
     def test_sigterm_idle(self):
         broker = self.start_broker()

@@ -249,6 +249,63 @@ class PersistenceTest(brokertest.BrokerTestCase):
         self.assertTrue(brokertest.wait_until(
             lambda: "2 pending wills" in broker.log_text(), 2), broker.log_text())
 
+    def test_wills_published_at_sigterm_survive_the_restart(self):
+        # A clean stop closes the connections without a DISCONNECT from the clients: their
+        # wills are published (MQTT 5 3.1.2.5) before the state is stored, so a retained will
+        # (a node's "$state lost") is there when the broker comes back. A delayed will of a
+        # persistent session is published by the restarted broker when its delay is up.
+        from paho.mqtt.packettypes import PacketTypes
+        from paho.mqtt.properties import Properties
+
+        data = tempfile.mkdtemp(prefix="psos-data-")
+        self.addCleanup(shutil.rmtree, data, True)
+        port = free_port()
+        broker = self.start(port, data)
+        raw = brokertest.RawClient(port, 5)
+        self.addCleanup(raw.close)
+        raw.connect("node-a", will={"topic": "psos/sys/node-a/$state", "payload": "lost",
+                                    "qos": 1, "retain": True})
+        delayed = mqtt.Client(client_id="node-b", protocol=mqtt.MQTTv5)
+        will_props = Properties(PacketTypes.WILLMESSAGE)
+        will_props.WillDelayInterval = 2
+        connect_props = Properties(PacketTypes.CONNECT)
+        connect_props.SessionExpiryInterval = 60
+        delayed.will_set("psos/sys/node-b/$state", "lost", qos=1, retain=True,
+                         properties=will_props)
+        delayed.connect("127.0.0.1", port, keepalive=30, clean_start=False,
+                        properties=connect_props)
+        delayed.loop_start()
+        self.assertTrue(brokertest.wait_until(delayed.is_connected, 5))
+        delayed.loop_stop()  # no reconnecting: the broker closes this connection
+
+        stopped_at = time.monotonic()
+        self.assertEqual(broker.terminate(), 0)
+        self.addCleanup(delayed.socket().close)
+        self.assertEqual([(p.kind, p.reason) for p in raw.expect_closed(timeout=3)],
+                         [(brokertest.DISCONNECT, 0x8B)])
+        self.assertIn("publishing the will of node-a", broker.log_text())
+        broker = self.start(port, data)
+
+        got = {}
+        lock = threading.Lock()
+
+        def on_message(client, userdata, message):
+            with lock:
+                got[message.topic] = (message.payload.decode(), message.retain, time.monotonic())
+
+        sub = mqtt.Client(client_id="state-watcher")
+        sub.on_message = on_message
+        sub.on_connect = lambda c, u, f, rc: c.subscribe("psos/sys/+/$state", qos=1)
+        sub.connect("127.0.0.1", port)
+        sub.loop_start()
+        self.addCleanup(sub.loop_stop)
+        self.assertTrue(brokertest.wait_until(lambda: len(got) >= 2, 10), f"got {got}")
+        with lock:
+            self.assertEqual(got["psos/sys/node-a/$state"][:2], ("lost", True), got)
+            self.assertEqual(got["psos/sys/node-b/$state"][:2], ("lost", False), got)
+            # Due 2 s after the stop (stored with a one-second resolution): not before 0.9 s.
+            self.assertGreaterEqual(got["psos/sys/node-b/$state"][2] - stopped_at, 0.9)
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
