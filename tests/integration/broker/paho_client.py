@@ -143,11 +143,13 @@ class Client:
         self._wait(lambda: mid in self.unsubacks, timeout, "UNSUBACK")
 
     def publish(self, topic, payload, qos=0, retain=False, properties=None, timeout=5.0):
+        """Returns once the PUBLISH is written (QoS 0) or acknowledged (QoS 1 and 2): the loop
+        thread writes it, and a test may count on the broker having it before it goes on."""
         info = self.client.publish(topic, payload, qos, retain, properties)
-        if qos > 0:
-            info.wait_for_publish(timeout)
-            if not info.is_published():
-                raise AssertionError("PUBLISH %s QoS %d not acknowledged" % (topic, qos))
+        info.wait_for_publish(timeout)
+        if not info.is_published():
+            raise AssertionError("PUBLISH %s QoS %d not %s" % (
+                topic, qos, "written" if qos == 0 else "acknowledged"))
         return info
 
     def wait_messages(self, count, timeout=5.0, topic=None):
