@@ -32,6 +32,25 @@ def acknowledged(info):
     return bool(getattr(info, "_published", False))
 
 
+class Publisher(mqtt.Client):
+    """paho 1.6.1 with one fix: a QoS 2 message whose PUBREL was sent stays one to release.
+
+    On a reconnect paho marks such a message mqtt_ms_resend_pubrel; if that attempt fails
+    before CONNACK (the broker is still restarting), the next reconnect finds a state it does
+    not expect and turns the message back into a PUBLISH. The broker released that packet id
+    at the PUBREL, so it rightly takes the PUBLISH as a new message: a QoS 2 duplicate made by
+    the client (seen in its log: PUBREC 486, PUBREL 486, reset, "Connection failed,
+    retrying", then PUBLISH (d1, q2, m486)). Back to wait-for-PUBCOMP first, which paho turns
+    into a PUBREL resend as it should."""
+
+    def _messages_reconnect_reset_out(self):
+        with self._out_message_mutex:
+            for m in self._out_messages.values():
+                if m.qos == 2 and m.state == mqtt.mqtt_ms_resend_pubrel:
+                    m.state = mqtt.mqtt_ms_wait_for_pubcomp
+        super()._messages_reconnect_reset_out()
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -80,7 +99,7 @@ class PersistenceTest(brokertest.BrokerTestCase):
         self.assertTrue(brokertest.wait_until(lambda: sub.sessions_present, 5))
         time.sleep(0.3)  # the SUBSCRIBE is stored before publishing starts
 
-        pub = mqtt.Client(client_id="persist-pub", clean_session=False)
+        pub = Publisher(client_id="persist-pub", clean_session=False)
         pub.reconnect_delay_set(0.05, 0.5)
         pub.max_inflight_messages_set(50)
         pub.connect("127.0.0.1", port, keepalive=30)
