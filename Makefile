@@ -21,7 +21,7 @@ run: build
 	./build/$(PRESET)/src/cli/psos run examples/hello.json
 
 test: build
-	ctest --preset $(PRESET) --repeat until-pass:2
+	ctest --preset $(PRESET)
 
 # The unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer, then the broker's
 # protocol, delivery, lifecycle, connection and persistence tests against the sanitized broker
@@ -29,14 +29,14 @@ test: build
 asan: setup
 	@cmake --preset asan >/dev/null
 	@cmake --build --preset asan -j $(JOBS)
-	ctest --preset asan -E '^(broker|bench|crosscheck|client_cli|client_faults|runtime|persistence)\.'
+	ctest --preset asan -LE integration -E '^((broker|bench|crosscheck|client_cli|client_faults|runtime|persistence)\.|control\.test_)'
 	ctest --preset asan -R '^broker\.(test_protocol|test_delivery|test_lifecycle|test_connections|persistence)$$'
 
 # Everything built and tested with clang 14 as well as g++ 12.
 clang: setup
 	@cmake --preset clang >/dev/null
 	@cmake --build --preset clang -j $(JOBS)
-	ctest --preset clang -E '^(broker|bench|crosscheck|client_cli|client_faults|runtime|persistence)\.'
+	ctest --preset clang -LE integration -E '^((broker|bench|crosscheck|client_cli|client_faults|runtime|persistence)\.|control\.test_)'
 
 # The protocol core alone with -fno-exceptions -fno-rtti, as a microcontroller toolchain would.
 portable: setup

@@ -29,7 +29,8 @@ class FakeClient final : public router::Link {
  public:
   void send_publish(const router::Delivery& d, std::uint16_t packet_id, bool dup) override {
     mqtt::Publish p;
-    router::fill_publish(*d.message, router::Clock::now(), p);
+    mqtt::fill_publish(*d.message, p);
+    p.properties.message_expiry_interval = d.message->remaining_expiry(router::Clock::now());
     p.qos = d.qos;
     p.packet_id = packet_id;
     p.dup = dup;

@@ -18,7 +18,7 @@
 
 #include "listeners/listener_set.hpp"
 #include "net/url.hpp"
-#include "router/persist.hpp"
+#include "router/persistence.hpp"
 #include "router/router.hpp"
 #include "router/security/acl.hpp"
 #include "router/security/password_file.hpp"
@@ -39,6 +39,9 @@ BrokerCommand::BrokerCommand(CLI::App& parent) {
       "(the oldest are kept; an MQTT 5 publisher gets PUBACK 0x97 Quota exceeded) and counted\n"
       "in $SYS/broker/messages/dropped; a publisher whose subscribers cannot keep up is not\n"
       "read from until they catch up.\n"
+      "Keep alive: an MQTT 5 client that asks for more than --max-keepalive, or for 0 (none), is\n"
+      "told the limit in CONNACK (Server Keep Alive) and disconnected after 1.5 times it without\n"
+      "a packet; an MQTT 3.1.1 client cannot be told and keeps its own (as with Mosquitto).\n"
       "Ctrl-C (SIGINT) or SIGTERM stops the broker cleanly.");
   app_->add_option("-c,--config", config_,
                    "JSON file with any of the settings below, named as the long options without "
@@ -66,6 +69,9 @@ BrokerCommand::BrokerCommand(CLI::App& parent) {
   app_->add_option("--max-packet-size", max_packet_size_, "Largest packet accepted, in bytes")
       ->capture_default_str();
   app_->add_option("--max-queued", max_queued_, "QoS 1/2 messages queued per session")
+      ->capture_default_str();
+  app_->add_option("--max-keepalive", max_keep_alive_,
+                   "Longest keep alive, in seconds, for MQTT 5 clients (0: no limit); see below")
       ->capture_default_str();
   app_->add_option("--log-level", log_level_, "trace, debug, info, warn, error")
       ->capture_default_str()
@@ -156,6 +162,7 @@ int BrokerCommand::run() {
           if (key == "max-connections") return number(v, max_connections_);
           if (key == "max-packet-size") return number(v, max_packet_size_);
           if (key == "max-queued") return number(v, max_queued_);
+          if (key == "max-keepalive") return number(v, max_keep_alive_);
           if (key == "log-level") {
             std::string level;
             if (std::string e = text(v, level); !e.empty()) return e;
@@ -180,6 +187,7 @@ int BrokerCommand::run() {
   options.limits.max_connections = max_connections_;
   options.limits.max_packet_size = max_packet_size_;
   options.limits.max_queued_messages = max_queued_;
+  options.limits.max_keep_alive = max_keep_alive_;
   options.allow_anonymous = allow_anonymous_;
   try {
     if (!passwd_.empty())
@@ -192,8 +200,8 @@ int BrokerCommand::run() {
   }
   if (!data_.empty()) {
     std::string error;
-    options.store = router::Store::open(data_, error);
-    if (!options.store) {
+    options.persistence = router::Persistence::open(data_, error);
+    if (!options.persistence) {
       std::fprintf(stderr, "psos broker: %s\n", error.c_str());
       return 1;
     }

@@ -37,6 +37,7 @@ class BrokerCommand {
   std::size_t max_connections_ = 100'000;
   std::uint32_t max_packet_size_ = 16 * 1024 * 1024;
   std::size_t max_queued_ = 10'000;
+  std::uint16_t max_keep_alive_ = 0;
   std::string log_level_ = "info";
 };
 

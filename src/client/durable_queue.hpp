@@ -9,9 +9,7 @@
 
 #include "client/message.hpp"
 #include "client/session.hpp"
-
-struct sqlite3;
-struct sqlite3_stmt;
+#include "sqlite/database.hpp"
 
 namespace psos::client {
 
@@ -24,7 +22,8 @@ class DurableQueue {
     mqtt::OutboundStage stage = mqtt::OutboundStage::AwaitingPuback;
   };
 
-  // Opens (creating) DIR/client-<client id>.db. Throws std::runtime_error saying what failed.
+  // Opens (creating) DIR/client-<client id>.db. Throws std::runtime_error (sqlite::Error) saying
+  // what failed.
   DurableQueue(const std::string& dir, const std::string& client_id);
   ~DurableQueue();
   DurableQueue(const DurableQueue&) = delete;
@@ -41,21 +40,12 @@ class DurableQueue {
   void remove(Token token);    // acknowledged, refused or cancelled
   void reset_ids();            // a new session: no flow has a packet id any more
   void commit();
-  bool dirty() const noexcept { return in_transaction_; }
 
  private:
   void begin();
-  sqlite3_stmt* prepare(const char* sql);
-  void run(sqlite3_stmt* statement);
-  [[noreturn]] void fail(const char* what);
 
-  sqlite3* db_ = nullptr;
-  std::string path_;
-  bool in_transaction_ = false;
-  sqlite3_stmt* insert_ = nullptr;
-  sqlite3_stmt* sent_ = nullptr;
-  sqlite3_stmt* released_ = nullptr;
-  sqlite3_stmt* remove_ = nullptr;
+  sqlite::Database db_;
+  sqlite::Statement insert_, sent_, released_, remove_;
 };
 
 }  // namespace psos::client

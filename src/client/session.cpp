@@ -15,6 +15,13 @@ using mqtt::ReasonCode;
 
 namespace {
 
+// A received PUBLISH as the message handed to the application.
+MessagePtr received(const mqtt::Publish& publish) {
+  auto m = std::make_shared<Message>();
+  mqtt::fill_message(publish, publish.topic, *m);
+  return m;
+}
+
 // What a refused CONNACK means for the person running the client.
 std::string refusal_advice(ReasonCode reason, mqtt::Version version) {
   switch (reason) {
@@ -70,7 +77,7 @@ void Session::connection_started() {
   if (options_.will) {
     mqtt::Will w;
     mqtt::Publish p;
-    fill_publish(options_.will->message, p);
+    mqtt::fill_publish(options_.will->message, p);
     w.topic = p.topic;
     w.payload = p.payload;
     w.qos = p.qos;
@@ -335,10 +342,10 @@ std::string Session::on_publish(const mqtt::Publish& publish) {
   }
   switch (publish.qos) {
     case mqtt::QoS::AtMostOnce:
-      events_.on_message(std::make_shared<const Message>(to_message(publish)));
+      events_.on_message(received(publish));
       return {};
     case mqtt::QoS::AtLeastOnce: {
-      events_.on_message(std::make_shared<const Message>(to_message(publish)));
+      events_.on_message(received(publish));
       mqtt::Puback ack;
       ack.packet_id = publish.packet_id;
       encode(ack);
@@ -347,7 +354,7 @@ std::string Session::on_publish(const mqtt::Publish& publish) {
     case mqtt::QoS::ExactlyOnce:
       switch (inbound_.on_publish(publish.packet_id)) {
         case mqtt::InboundPublish::Deliver:
-          events_.on_message(std::make_shared<const Message>(to_message(publish)));
+          events_.on_message(received(publish));
           [[fallthrough]];
         case mqtt::InboundPublish::Duplicate: {
           mqtt::Pubrec rec;
@@ -376,7 +383,7 @@ void Session::encode(const mqtt::Packet& packet) {
 void Session::encode_publish(const Message& message, std::uint16_t packet_id, bool dup) {
   if (!std::holds_alternative<mqtt::Publish>(outgoing_)) outgoing_ = mqtt::Publish{};
   auto& p = std::get<mqtt::Publish>(outgoing_);
-  fill_publish(message, p);
+  mqtt::fill_publish(message, p);
   p.packet_id = packet_id;
   p.dup = dup;
   if (options_.version != mqtt::Version::v5) p.properties = {};
@@ -429,7 +436,7 @@ PublishStatus Session::publish(MessagePtr message, Token token) {
   if (connected_) {
     if (!std::holds_alternative<mqtt::Publish>(outgoing_)) outgoing_ = mqtt::Publish{};
     auto& p = std::get<mqtt::Publish>(outgoing_);
-    fill_publish(*message, p);
+    mqtt::fill_publish(*message, p);
     p.packet_id = message->qos == mqtt::QoS::AtMostOnce ? 0 : 1;
     if (options_.version != mqtt::Version::v5) p.properties = {};
     if (mqtt::encoded_size(p, options_.version) > connack_.max_packet_size)

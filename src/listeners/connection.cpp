@@ -403,7 +403,9 @@ void Connection::send_publish(const Delivery& d, std::uint16_t packet_id, bool d
   // the thread's connections rather than held by each.
   thread_local mqtt::Packet outgoing{std::in_place_type<mqtt::Publish>};
   auto& p = std::get<mqtt::Publish>(outgoing);
-  router::fill_publish(*d.message, Clock::now(), p);
+  mqtt::fill_publish(*d.message, p);
+  // What is left of the Message Expiry Interval (spec 3.3.2.3.3).
+  p.properties.message_expiry_interval = d.message->remaining_expiry(Clock::now());
   p.qos = d.qos;
   p.packet_id = packet_id;
   p.dup = dup;

@@ -118,17 +118,8 @@ class Inbound {
       return;
     if (!m.topic.starts_with(prefix_) || m.topic.size() == prefix_.size()) return;
     if (carries(m.user_properties, id_)) return;
-    router::Message in;
-    in.topic = m.topic.substr(prefix_.size());
-    in.payload = m.payload;
-    in.qos = m.qos;
-    in.retain = m.retain;
-    in.payload_format_indicator = m.payload_format_indicator;
-    in.message_expiry_interval = m.message_expiry_interval;
-    in.content_type = m.content_type;
-    in.response_topic = m.response_topic;
-    in.correlation_data = m.correlation_data;
-    in.user_properties = m.user_properties;
+    router::Message in = m;
+    in.topic.erase(0, prefix_.size());
     in.user_properties.emplace_back(kVia, id_);
     // Published as the service: its own No Local subscriptions (topics) do not see it.
     ctx_.publish(std::move(in));
@@ -186,17 +177,11 @@ asio::awaitable<void> run_bridge(Context& ctx) {
     while (true) {
       const router::MessagePtr m = co_await ctx.next();
       if (m->local || carries(m->user_properties, id)) continue;
-      client::Message out;
-      out.topic = prefix + m->topic;
-      out.payload = m->payload;
+      // Sent with what is left of its expiry interval (spec 3.3.2.3.3).
+      client::Message out = *m;
+      out.topic.insert(0, prefix);
       out.qos = qos;
-      out.retain = m->retain;
-      out.payload_format_indicator = m->payload_format_indicator;
       out.message_expiry_interval = m->remaining_expiry(router::Clock::now());
-      out.content_type = m->content_type;
-      out.response_topic = m->response_topic;
-      out.correlation_data = m->correlation_data;
-      out.user_properties = m->user_properties;
       out.user_properties.emplace_back(kVia, id);
       client.publish(std::move(out), [&ctx, &refused, where](client::error_code ec) {
         if (!ec || ec == client::make_error_code(client::Errc::Stopped)) return;

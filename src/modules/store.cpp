@@ -1,6 +1,4 @@
 // `store`: keeps messages in SQLite and answers queries over MQTT (the seed's mod_ds, mod_ds_get).
-#include <sqlite3.h>
-
 #include <algorithm>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/multiple_exceptions.hpp>
@@ -13,6 +11,7 @@
 #include "modules/builtin.hpp"
 #include "modules/context.hpp"
 #include "mqtt/topic.hpp"
+#include "sqlite/database.hpp"
 
 namespace psos::modules {
 
@@ -104,59 +103,42 @@ std::int64_t now_ms() {
       .count();
 }
 
-class Database {
+// The store's table of messages.
+class Archive {
  public:
-  explicit Database(const std::filesystem::path& file) {
-    if (sqlite3_open(file.c_str(), &db_) != SQLITE_OK) {
-      const std::string error = db_ ? sqlite3_errmsg(db_) : "out of memory";
-      sqlite3_close(db_);
-      throw std::runtime_error("cannot open the store " + file.string() + ": " + error);
-    }
-    exec("PRAGMA journal_mode=WAL");
-    exec(
+  explicit Archive(const std::filesystem::path& file) : db_(file.string()) {
+    db_.exec("PRAGMA journal_mode=WAL");
+    db_.exec(
         "CREATE TABLE IF NOT EXISTS messages (id INTEGER PRIMARY KEY AUTOINCREMENT, "
         "ts INTEGER NOT NULL, topic TEXT NOT NULL, payload BLOB NOT NULL)");
-    exec("CREATE INDEX IF NOT EXISTS messages_ts ON messages (ts)");
-    insert_ = prepare("INSERT INTO messages (ts, topic, payload) VALUES (?, ?, ?)");
-    select_ = prepare(
+    db_.exec("CREATE INDEX IF NOT EXISTS messages_ts ON messages (ts)");
+    insert_ = db_.prepare("INSERT INTO messages (ts, topic, payload) VALUES (?, ?, ?)");
+    select_ = db_.prepare(
         "SELECT id, ts, topic, payload FROM messages WHERE id > ? AND ts >= ? AND ts <= ? "
         "ORDER BY id");
-    stats_ = prepare("SELECT COUNT(*), COUNT(DISTINCT topic), MIN(ts), MAX(ts) FROM messages");
+    stats_ =
+        db_.prepare("SELECT COUNT(*), COUNT(DISTINCT topic), MIN(ts), MAX(ts) FROM messages");
   }
-  ~Database() {
-    if (in_transaction_) exec_noexcept("COMMIT");
-    sqlite3_finalize(insert_);
-    sqlite3_finalize(select_);
-    sqlite3_finalize(stats_);
-    sqlite3_close(db_);
+  ~Archive() {
+    if (db_.in_transaction()) db_.try_exec("COMMIT");
   }
-  Database(const Database&) = delete;
-  Database& operator=(const Database&) = delete;
+  Archive(const Archive&) = delete;
+  Archive& operator=(const Archive&) = delete;
 
   void insert(std::int64_t ts, const std::string& topic, const std::string& payload) {
-    if (!in_transaction_) {
-      exec("BEGIN");
-      in_transaction_ = true;
-    }
-    sqlite3_bind_int64(insert_, 1, ts);
-    sqlite3_bind_text(insert_, 2, topic.data(), static_cast<int>(topic.size()), SQLITE_STATIC);
-    sqlite3_bind_blob(insert_, 3, payload.data(), static_cast<int>(payload.size()), SQLITE_STATIC);
-    const int rc = sqlite3_step(insert_);
-    sqlite3_reset(insert_);
-    if (rc != SQLITE_DONE) fail("storing a message");
+    if (!db_.in_transaction()) db_.begin();
+    insert_.bind(1, ts).bind_text(2, topic).bind_blob(3, payload).run();
   }
 
   void commit() {
-    if (!in_transaction_) return;
-    in_transaction_ = false;
-    exec("COMMIT");
+    if (db_.in_transaction()) db_.commit();
   }
 
   void prune(std::optional<std::int64_t> older_than, std::optional<std::int64_t> keep_count) {
-    if (older_than) exec("DELETE FROM messages WHERE ts < " + std::to_string(*older_than));
+    if (older_than) db_.exec("DELETE FROM messages WHERE ts < " + std::to_string(*older_than));
     if (keep_count)
-      exec("DELETE FROM messages WHERE id <= (SELECT MAX(id) FROM messages) - " +
-           std::to_string(*keep_count));
+      db_.exec("DELETE FROM messages WHERE id <= (SELECT MAX(id) FROM messages) - " +
+               std::to_string(*keep_count));
   }
 
   // The messages after `after` in [from, to] whose topic matches `filter`, at most `limit`;
@@ -165,69 +147,40 @@ class Database {
              std::int64_t limit) {
     json messages = json::array();
     json next = nullptr;
-    sqlite3_bind_int64(select_, 1, after);
-    sqlite3_bind_int64(select_, 2, from);
-    sqlite3_bind_int64(select_, 3, to);
-    int rc = SQLITE_ROW;
-    while ((rc = sqlite3_step(select_)) == SQLITE_ROW) {
-      const auto* topic = reinterpret_cast<const char*>(sqlite3_column_text(select_, 2));
+    select_.bind(1, after).bind(2, from).bind(3, to);
+    while (select_.step()) {
+      const std::string_view topic = select_.text(2);
       if (!filter.empty() && !mqtt::topic_matches(filter, topic)) continue;
       if (static_cast<std::int64_t>(messages.size()) == limit) {
         next = messages.back()["id"];
         break;
       }
-      const auto* payload = static_cast<const char*>(sqlite3_column_blob(select_, 3));
-      messages.push_back(
-          {{"id", sqlite3_column_int64(select_, 0)},
-           {"ts", sqlite3_column_int64(select_, 1)},
-           {"topic", topic},
-           {"payload", std::string(payload ? payload : "",
-                                   static_cast<std::size_t>(sqlite3_column_bytes(select_, 3)))}});
+      messages.push_back({{"id", select_.integer(0)},
+                          {"ts", select_.integer(1)},
+                          {"topic", topic},
+                          {"payload", select_.blob(3)}});
     }
-    sqlite3_reset(select_);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) fail("reading messages");
+    select_.reset();
     return {{"messages", std::move(messages)}, {"next", next}};
   }
 
   // Rows, distinct topics, oldest and newest time (null when empty).
   json stats() {
     const auto column = [&](int i) -> json {
-      if (sqlite3_column_type(stats_, i) == SQLITE_NULL) return nullptr;
-      return sqlite3_column_int64(stats_, i);
+      if (stats_.is_null(i)) return nullptr;
+      return stats_.integer(i);
     };
     json out;
-    const int rc = sqlite3_step(stats_);
-    if (rc == SQLITE_ROW)
-      out = {
-          {"rows", column(0)}, {"topics", column(1)}, {"oldest", column(2)}, {"newest", column(3)}};
-    sqlite3_reset(stats_);
-    if (rc != SQLITE_ROW) fail("counting messages");
+    if (stats_.step())
+      out = {{"rows", column(0)}, {"topics", column(1)}, {"oldest", column(2)},
+             {"newest", column(3)}};
+    stats_.reset();
     return out;
   }
 
  private:
-  sqlite3_stmt* prepare(const char* sql) {
-    sqlite3_stmt* statement = nullptr;
-    if (sqlite3_prepare_v2(db_, sql, -1, &statement, nullptr) != SQLITE_OK)
-      fail("preparing a statement");
-    return statement;
-  }
-  void exec(const std::string& sql) {
-    if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, nullptr) != SQLITE_OK)
-      fail("running " + sql);
-  }
-  void exec_noexcept(const char* sql) noexcept {
-    sqlite3_exec(db_, sql, nullptr, nullptr, nullptr);
-  }
-  [[noreturn]] void fail(const std::string& what) {
-    throw std::runtime_error("store: " + what + ": " + sqlite3_errmsg(db_));
-  }
-
-  sqlite3* db_ = nullptr;
-  sqlite3_stmt* insert_ = nullptr;
-  sqlite3_stmt* select_ = nullptr;
-  sqlite3_stmt* stats_ = nullptr;
-  bool in_transaction_ = false;
+  sqlite::Database db_;
+  sqlite::Statement insert_, select_, stats_;  // after db_: finalized before it closes
 };
 
 // The bytes a file takes, 0 when it is not there (the write-ahead log between checkpoints).
@@ -258,7 +211,7 @@ boost::asio::awaitable<void> run_store(Context& ctx) {
   const std::optional<std::int64_t> max_messages =
       p.has("max_messages") ? std::optional(p.integer("max_messages")) : std::nullopt;
   const std::filesystem::path file = path.is_absolute() ? path : ctx.state_dir() / path;
-  Database db(file);
+  Archive db(file);
   for (const std::string& filter : p.texts("sub"))
     ctx.subscribe(filter);
   ctx.subscribe(request_topic);

@@ -16,7 +16,7 @@
 #include <utility>
 
 #include "mqtt/topic.hpp"
-#include "router/persist.hpp"
+#include "router/persistence.hpp"
 #include "router/security/acl.hpp"
 #include "router/security/password_file.hpp"
 
@@ -78,15 +78,15 @@ Router::Router(asio::any_io_executor executor, RouterOptions options)
       options_(std::move(options)),
       started_(Clock::now()),
       timers_(std::make_unique<Timers>(executor_)),
-      store_(options_.store.get()) {
-  if (store_ != nullptr) {
-    load_store();
-    store_->on_durable(
+      persistence_(options_.persistence.get()) {
+  if (persistence_ != nullptr) {
+    load_persisted();
+    persistence_->on_durable(
         [executor = executor_](std::function<void()> f) { asio::post(executor, std::move(f)); },
         [this](std::uint64_t) {
           // The executor may run out of other work while a transaction is written: keep it
           // until the store is idle.
-          if (!store_->busy()) timers_->store_work.reset();
+          if (!persistence_->busy()) timers_->store_work.reset();
           timers_->durable.cancel();
         });
   }
@@ -107,7 +107,7 @@ void Router::shutdown() {
   timers_->will.clear();
   timers_->expiry.clear();
   timers_->sys.cancel();
-  if (store_ != nullptr) store_->sync();
+  if (persistence_ != nullptr) persistence_->sync();
   timers_->store_work.reset();
   timers_->durable.cancel();
 }
@@ -115,21 +115,21 @@ void Router::shutdown() {
 // ---------------------------------------------------------------- persistence
 
 std::uint64_t Router::commit() {
-  if (store_ == nullptr) return 0;
-  const std::uint64_t transaction = store_->commit();
-  if (store_->busy() && !timers_->store_work) timers_->store_work.emplace(executor_);
+  if (persistence_ == nullptr) return 0;
+  const std::uint64_t transaction = persistence_->commit();
+  if (persistence_->busy() && !timers_->store_work) timers_->store_work.emplace(executor_);
   return transaction;
 }
 
 asio::awaitable<void> Router::wait_durable(std::uint64_t transaction) {
-  while (store_ != nullptr && store_->durable() < transaction)
+  while (persistence_ != nullptr && persistence_->durable() < transaction)
     co_await timers_->durable.async_wait(asio::as_tuple(asio::use_awaitable));
 }
 
 void Router::schedule_commit() {
   // Changes made while handling one batch of input are committed together (group commit); a
   // link about to write commits first anyway.
-  if (store_ == nullptr || commit_posted_) return;
+  if (persistence_ == nullptr || commit_posted_) return;
   commit_posted_ = true;
   asio::post(executor_, [this] {
     commit_posted_ = false;
@@ -138,18 +138,18 @@ void Router::schedule_commit() {
 }
 
 void Router::persist_session(Session& s, std::int64_t disconnected_at) {
-  store_->put_session(s.client_id, s.username, s.version, s.expiry_interval, disconnected_at);
+  persistence_->put_session(s.client_id, s.username, s.version, s.expiry_interval, disconnected_at);
   schedule_commit();
 }
 
-void Router::load_store() {
-  Store::Contents contents = store_->load();
+void Router::load_persisted() {
+  Persistence::Contents contents = persistence_->load();
   for (MessagePtr& m : contents.retained)
     retained_.set(std::move(m));
   std::size_t queued = 0;
   std::size_t wills = 0;
   const std::int64_t now = wall_seconds();
-  for (Store::StoredSession& stored : contents.sessions) {
+  for (Persistence::StoredSession& stored : contents.sessions) {
     auto owned = std::make_unique<Session>();
     Session& s = *owned;
     s.id = next_session_id_++;
@@ -166,7 +166,7 @@ void Router::load_store() {
       s.subscriptions.insert_or_assign(filter, options);
     }
     s.outbound.set_receive_maximum(options_.limits.max_inflight);
-    for (Store::QueuedMessage& q : stored.queue) {
+    for (Persistence::QueuedMessage& q : stored.queue) {
       Delivery d{std::move(q.message), q.qos, q.retain, std::move(q.subscription_ids), q.seq};
       s.next_seq = std::max(s.next_seq, q.seq + 1);
       if (q.packet_id != 0) {
@@ -199,6 +199,23 @@ void Router::load_store() {
 }
 
 void Router::close_all(ReasonCode reason) {
+  // The wills of the network connections first (MQTT 5 3.1.2.5: the server closes them
+  // without a DISCONNECT from the client), while every connection is still open: connected
+  // subscribers get them before their own DISCONNECT, offline persistent sessions have them
+  // queued, and a retained will is retained, and with --data stored before the router stops.
+  // In-process sessions (a node's services) end with the node, not with a lost connection.
+  for (auto& [id, session] : sessions_) {
+    Session& s = *session;
+    if (s.link == nullptr || s.in_process || !s.will) continue;
+    if (s.will->delay == 0 || s.expiry_interval == 0) {
+      publish_will(s);
+    } else {
+      // A delayed will of a session that outlives its connection stays stored (with --data),
+      // as after a crash: the restarted router publishes it once its delay, counted from now
+      // (the session's disconnection time), is over.
+      s.will.reset();
+    }
+  }
   for (auto& [id, session] : sessions_) {
     Session& s = *session;
     if (s.link == nullptr) continue;
@@ -208,7 +225,7 @@ void Router::close_all(ReasonCode reason) {
       d.properties.reason_string = mqtt::reason_name(reason);
       s.link->send(d);
     }
-    // A server that shuts down is a normal end for the client: its will is not sent.
+    // Its will is dealt with above: the end of the connection is not abnormal any more.
     s.normal_disconnect = true;
     s.link->close();
   }
@@ -308,22 +325,23 @@ ConnectResult Router::connect(Link& link, const mqtt::Connect& c, std::string_vi
       c.properties.receive_maximum.value_or(65535), options_.limits.max_inflight));
   s.inbound.set_receive_maximum(options_.limits.receive_maximum);
   if (!present) s.inbound.clear();
-  if (store_ != nullptr) {
+  if (persistence_ != nullptr) {
     if (s.expiry_interval > 0) {
       if (!s.stored) {
         // The session becomes persistent: what it holds so far is stored too (messages in
         // flight as queued ones: after a crash they are sent again as new).
         for (const auto& [filter, options] : s.subscriptions)
-          store_->put_subscription(s.client_id, filter, options);
+          persistence_->put_subscription(s.client_id, filter, options);
         s.outbound.for_each_message([&](const Delivery& d) {
-          store_->put_queued(s.client_id, d.seq, d.message, d.qos, d.retain, d.subscription_ids);
+          persistence_->put_queued(s.client_id, d.seq, d.message, d.qos, d.retain,
+                                   d.subscription_ids);
         });
       }
       s.stored = true;
       persist_session(s, 0);
     } else if (s.stored) {
-      store_->erase_session(s.client_id);  // continues, but ends with this connection
-      s.outbound.for_each_message([&](const Delivery& d) { store_->release(d.message); });
+      persistence_->erase_session(s.client_id);  // continues, but ends with this connection
+      s.outbound.for_each_message([&](const Delivery& d) { persistence_->release(d.message); });
       s.stored = false;
       schedule_commit();
     }
@@ -343,18 +361,21 @@ ConnectResult Router::connect(Link& link, const mqtt::Connect& c, std::string_vi
     // A broker that crashes loses every connection: the will is stored so that it is
     // published after the restart, as for any other lost connection.
     if (s.will) {
-      store_->put_will(s.client_id, s.will->message, s.will->delay);
+      persistence_->put_will(s.client_id, s.will->message, s.will->delay);
     } else {
-      store_->erase_will(s.client_id);
+      persistence_->erase_will(s.client_id);
     }
     schedule_commit();
   }
   ++connected_;
 
+  // A v5 client asking for more than the cap, or for none, is told the cap (Server Keep Alive)
+  // and timed out by it. A v3.1.1 client cannot be told: it keeps its own, as Mosquitto's
+  // max_keepalive does, so that one pinging at the interval it asked for is not cut off.
   std::uint16_t keep_alive = c.keep_alive;
   const std::uint16_t max_keep_alive = options_.limits.max_keep_alive;
   const bool override_keep_alive =
-      max_keep_alive != 0 && (keep_alive == 0 || keep_alive > max_keep_alive);
+      v5 && max_keep_alive != 0 && (keep_alive == 0 || keep_alive > max_keep_alive);
   if (override_keep_alive) keep_alive = max_keep_alive;
 
   mqtt::Connack ack;
@@ -389,7 +410,7 @@ ConnectResult Router::connect(Link& link, const mqtt::Connect& c, std::string_vi
     });
     s.outbound.discard_pending_if([&](const Delivery& d) {
       const bool expired = d.message->expired(now);
-      if (expired && s.stored) store_->erase_queued(s.client_id, d.seq, d.message);
+      if (expired && s.stored) persistence_->erase_queued(s.client_id, d.seq, d.message);
       return expired;
     });
     pump(s);
@@ -435,7 +456,8 @@ void Router::dispatch(Session& s, const mqtt::Packet& packet) {
       switch (outcome.status) {
         case mqtt::AckStatus::SendPubrel:
           if (s.stored) {
-            store_->update_stage(s.client_id, rec.packet_id, mqtt::OutboundStage::AwaitingPubcomp);
+            persistence_->update_stage(s.client_id, rec.packet_id,
+                                       mqtt::OutboundStage::AwaitingPubcomp);
             schedule_commit();
           }
           s.link->send(mqtt::Pubrel{.packet_id = rec.packet_id});
@@ -524,7 +546,7 @@ void Router::abandon_flow(Session& s, std::uint16_t packet_id) {
 
 void Router::flow_ended(Session& s, const std::optional<Delivery>& delivery) {
   if (!s.stored || !delivery) return;
-  store_->erase_queued(s.client_id, delivery->seq, delivery->message);
+  persistence_->erase_queued(s.client_id, delivery->seq, delivery->message);
   schedule_commit();
 }
 
@@ -558,7 +580,7 @@ void Router::on_publish(Session& s, const mqtt::Publish& p) {
       // A refused QoS 2 message ends its flow here: no PUBREL follows (spec 4.3.3), so the
       // packet id is free for the client's next message.
       if (mqtt::is_failure(rec.reason) && s.inbound.on_pubrel(p.packet_id) && s.stored) {
-        store_->erase_inbound(s.client_id, p.packet_id);
+        persistence_->erase_inbound(s.client_id, p.packet_id);
         schedule_commit();
       }
       s.link->send(rec);
@@ -573,7 +595,7 @@ void Router::on_publish(Session& s, const mqtt::Publish& p) {
         return protocol_error(s, ReasonCode::ReceiveMaximumExceeded,
                               "more unacknowledged QoS 2 messages than Receive Maximum");
       case mqtt::InboundPublish::Deliver:
-        if (s.stored) store_->put_inbound(s.client_id, p.packet_id);
+        if (s.stored) persistence_->put_inbound(s.client_id, p.packet_id);
         break;
     }
   }
@@ -600,7 +622,7 @@ void Router::on_pubrel(Session& s, const mqtt::Pubrel& rel) {
   if (!s.inbound.on_pubrel(rel.packet_id)) {
     if (s.version == Version::v5) comp.reason = ReasonCode::PacketIdentifierNotFound;
   } else if (s.stored) {
-    store_->erase_inbound(s.client_id, rel.packet_id);
+    persistence_->erase_inbound(s.client_id, rel.packet_id);
     schedule_commit();
   }
   s.link->send(comp);
@@ -628,7 +650,7 @@ void Router::on_subscribe(Session& s, const mqtt::Subscribe& p) {
     s.subscriptions.insert_or_assign(std::string(t.filter), options);
     if (is_new) subscription_changed(s.id, std::string(t.filter), true);
     if (s.stored) {
-      store_->put_subscription(s.client_id, t.filter, options);
+      persistence_->put_subscription(s.client_id, t.filter, options);
       schedule_commit();
     }
     ack.reasons.push_back(static_cast<ReasonCode>(t.qos));
@@ -651,7 +673,7 @@ void Router::on_unsubscribe(Session& s, const mqtt::Unsubscribe& p) {
       s.subscriptions.erase(it);
     if (existed) subscription_changed(s.id, std::string(filter), false);
     if (s.stored) {
-      store_->erase_subscription(s.client_id, filter);
+      persistence_->erase_subscription(s.client_id, filter);
       schedule_commit();
     }
     if (s.version == Version::v5)
@@ -772,7 +794,7 @@ void Router::deliver(Session& s, Delivery d) {
     }
     d.seq = s.next_seq++;
     if (s.stored) {
-      store_->put_queued(s.client_id, d.seq, d.message, d.qos, d.retain, d.subscription_ids);
+      persistence_->put_queued(s.client_id, d.seq, d.message, d.qos, d.retain, d.subscription_ids);
       schedule_commit();
     }
     (void)s.outbound.enqueue(d.qos, std::move(d));
@@ -792,7 +814,7 @@ void Router::pump(Session& s) {
       continue;
     }
     if (s.stored) {
-      store_->update_queued(s.client_id, p->message.seq, p->packet_id, first_stage(p->qos));
+      persistence_->update_queued(s.client_id, p->message.seq, p->packet_id, first_stage(p->qos));
       schedule_commit();
     }
     s.link->send_publish(p->message, p->packet_id, false);
@@ -857,11 +879,11 @@ void Router::notify_drained(Session& s, bool force) {
 
 void Router::store_retained(const MessagePtr& message) {
   if (message->payload.empty()) {
-    if (retained_.erase(message->topic) != 0 && store_ != nullptr)
-      store_->erase_retained(message->topic);
+    if (retained_.erase(message->topic) != 0 && persistence_ != nullptr)
+      persistence_->erase_retained(message->topic);
   } else {
     retained_.set(message);
-    if (store_ != nullptr) store_->put_retained(message);
+    if (persistence_ != nullptr) persistence_->put_retained(message);
   }
   schedule_commit();
 }
@@ -907,7 +929,7 @@ void Router::lose_link(Session& s) {
   notify_drained(s, true);
   if (normal && s.will) {
     s.will.reset();
-    if (s.stored) store_->erase_will(s.client_id);
+    if (s.stored) persistence_->erase_will(s.client_id);
   }
   if (s.will) {
     if (s.will->delay == 0 || s.expiry_interval == 0) {
@@ -969,7 +991,7 @@ void Router::publish_will(Session& s) {
   MessagePtr will = std::move(s.will->message);
   s.will.reset();
   if (s.stored) {
-    store_->erase_will(s.client_id);
+    persistence_->erase_will(s.client_id);
     schedule_commit();
   }
   spdlog::info("publishing the will of {} to {}", s.client_id, will->topic);
@@ -986,8 +1008,8 @@ void Router::end_session(Session& s) {
     subscription_changed(id, filter, false);
   if (s.link != nullptr) --connected_;
   if (s.stored) {
-    store_->erase_session(s.client_id);
-    s.outbound.for_each_message([&](const Delivery& d) { store_->release(d.message); });
+    persistence_->erase_session(s.client_id);
+    s.outbound.for_each_message([&](const Delivery& d) { persistence_->release(d.message); });
     schedule_commit();
   }
   by_client_id_.erase(s.client_id);

@@ -25,7 +25,7 @@ namespace psos::router {
 
 class Acl;
 class PasswordFile;
-class Store;
+class Persistence;
 
 struct RouterLimits {
   // Largest packet accepted from clients (fixed header included); announced in v5 CONNACK.
@@ -46,7 +46,8 @@ struct RouterLimits {
   // Topic aliases a client may use toward us (v5 Topic Alias Maximum in CONNACK); the link
   // resolves them before the router sees the PUBLISH.
   std::uint16_t topic_alias_maximum = 64;
-  // Keep alive the router imposes when a client asks for 0 or more than this (0 = accept).
+  // Keep alive the router imposes (MQTT 5 Server Keep Alive) on a v5 client that asks for 0 or
+  // more than this; 0: none imposed. v3.1.1 clients keep theirs (they cannot be told).
   std::uint16_t max_keep_alive = 0;
   std::size_t max_connections = 100'000;
 };
@@ -59,7 +60,7 @@ struct RouterOptions {
   std::shared_ptr<const PasswordFile> passwords;
   std::shared_ptr<const Acl> acl;
   // Where retained messages and persistent sessions are kept (--data); null: in memory only.
-  std::shared_ptr<Store> store;
+  std::shared_ptr<Persistence> persistence;
   // A node's router: a publish to `<local_prefix>T` is delivered to this node's subscribers of T
   // and never leaves the node (DESIGN.md "local topic"). Empty (psos broker): no such rule.
   std::string local_prefix;
@@ -144,13 +145,14 @@ class Router {
   std::size_t subscription_count() const noexcept { return trie_.size(); }
   std::size_t retained_count() const noexcept { return retained_.size(); }
   const RouterOptions& options() const noexcept { return options_; }
-  // Hands what the store has recorded to its writer thread; returns the transaction to wait for
-  // (0: none). Links wait for it before writing to the network (wait_durable), so that no
+  // Hands what the persistence has recorded to its writer thread; returns the transaction to wait
+  // for (0: none). Links wait for it before writing to the network (wait_durable), so that no
   // acknowledgement, and nothing forwarded, leaves before what it depends on is stored.
   std::uint64_t commit();
   boost::asio::awaitable<void> wait_durable(std::uint64_t transaction);
 
-  // Closes every connection (v5: DISCONNECT with `reason` first), e.g. Server shutting down.
+  // Closes every connection (v5: DISCONNECT with `reason` first), e.g. Server shutting down,
+  // after publishing the wills of the network connections it closes (MQTT 5 3.1.2.5).
   void close_all(mqtt::ReasonCode reason);
   // Stops timers (will delays, session expiry, $SYS) so the executor can run out.
   void shutdown();
@@ -186,7 +188,7 @@ class Router {
   void arm_will(Session& session, std::chrono::seconds after);
   void end_session(Session& session);
   void schedule_sys();
-  void load_store();
+  void load_persisted();
   void schedule_commit();
   void persist_session(Session& session, std::int64_t disconnected_at);
   void schedule_expiry(Session& session, std::chrono::seconds after);
@@ -219,7 +221,7 @@ class Router {
   SessionId handling_ = 0;  // the session whose packet handle() is handling
   std::unordered_map<SessionId, std::vector<std::function<void()>>> waiting_on_;
   std::unique_ptr<Timers> timers_;
-  Store* store_ = nullptr;  // options_.store
+  Persistence* persistence_ = nullptr;  // options_.persistence
   bool commit_posted_ = false;
   SubscriptionObserver subscription_observer_;
 };

@@ -21,36 +21,6 @@ std::size_t content_hash(std::string_view topic, std::string_view payload) {
   return h ^ (std::hash<std::string_view>{}(payload) + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2));
 }
 
-client::Message to_client(const Message& m) {
-  client::Message c;
-  c.topic = m.topic;
-  c.payload = m.payload;
-  c.qos = m.qos;
-  c.retain = m.retain;
-  c.payload_format_indicator = m.payload_format_indicator;
-  c.message_expiry_interval = m.remaining_expiry(Clock::now());
-  c.content_type = m.content_type;
-  c.response_topic = m.response_topic;
-  c.correlation_data = m.correlation_data;
-  c.user_properties = m.user_properties;
-  return c;
-}
-
-Message to_router(const client::Message& c) {
-  Message m;
-  m.topic = c.topic;
-  m.payload = c.payload;
-  m.qos = c.qos;
-  m.retain = c.retain;
-  m.payload_format_indicator = c.payload_format_indicator;
-  m.message_expiry_interval = c.message_expiry_interval;
-  m.content_type = c.content_type;
-  m.response_topic = c.response_topic;
-  m.correlation_data = c.correlation_data;
-  m.user_properties = c.user_properties;
-  return m;
-}
-
 std::string_view match_filter(const std::string& filter) {
   const mqtt::SharedFilter shared = mqtt::split_shared(filter);
   return shared.group.empty() ? std::string_view(filter) : shared.filter;
@@ -127,7 +97,9 @@ void Uplink::on_subscription(SessionId session, const std::string& filter, bool 
 
 void Uplink::on_local_message(const MessagePtr& message) {
   if (message->local || message->origin == local_->session()) return;
-  client::Message up = to_client(*message);
+  // Sent with what is left of its expiry interval (spec 3.3.2.3.3).
+  client::Message up = *message;
+  up.message_expiry_interval = message->remaining_expiry(Clock::now());
   if (!v5_) {
     // Only what one of our upstream subscriptions will bring back can come back.
     const bool returns = std::any_of(filters_.begin(), filters_.end(), [&](const auto& f) {
@@ -183,7 +155,7 @@ void Uplink::on_upstream_message(const client::MessagePtr& message) {
     }
   }
   ++stats_.received;
-  local_->publish(to_router(*message));
+  local_->publish(*message);
 }
 
 }  // namespace psos::router

@@ -16,7 +16,7 @@
 
 #include "listeners/listener_set.hpp"
 #include "modules/module.hpp"
-#include "router/persist.hpp"
+#include "router/persistence.hpp"
 #include "router/router.hpp"
 #include "router/uplink.hpp"
 #include "runtime/service.hpp"
@@ -233,8 +233,8 @@ std::string Node::start() {
   ro.sys_prefix = "$SYS/psos/" + def.name;
   if (!n.options.data_dir.empty()) {
     std::string error;
-    ro.store = router::Store::open(n.options.data_dir / "router", error);
-    if (!ro.store) return error;
+    ro.persistence = router::Persistence::open(n.options.data_dir / "router", error);
+    if (!ro.persistence) return error;
   }
   n.router = std::make_unique<router::Router>(n.executor, ro);
 

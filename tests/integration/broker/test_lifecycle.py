@@ -1,13 +1,20 @@
 """Connection and process lifecycle of `psos broker`: keep-alive enforcement at 1.5 x the keep
-alive (with the will published), and a clean stop on SIGTERM / SIGINT (MQTT 5 clients get
-DISCONNECT 0x8B, exit status 0 within 3 s)."""
+alive (with the will published), --max-keepalive (MQTT 5 Server Keep Alive), and a clean stop on
+SIGTERM / SIGINT (MQTT 5 clients get DISCONNECT 0x8B, exit status 0 within 3 s)."""
 
+import json
+import os
+import shutil
 import signal
+import tempfile
 import time
 
-from brokertest import (DISCONNECT, PINGREQ, PINGRESP, BrokerTestCase, RawClient, main, packet)
+from brokertest import (DISCONNECT, PINGREQ, PINGRESP, PUBLISH, BrokerTestCase, RawClient, main,
+                        packet)
+from paho_client import V5, Client
 
 KEEP_ALIVE_TIMEOUT, SERVER_SHUTTING_DOWN = 0x8D, 0x8B
+SERVER_KEEP_ALIVE = 0x13  # CONNACK property
 
 
 class KeepAlive(BrokerTestCase):
@@ -63,6 +70,63 @@ class KeepAlive(BrokerTestCase):
         client.expect(PINGRESP)
 
 
+class MaxKeepAlive(BrokerTestCase):
+    """--max-keepalive 1: MQTT 5 clients asking for more, or for none, are told 1 s and timed out
+    at 1.5 s; MQTT 3.1.1 clients keep their own keep alive, as with Mosquitto's max_keepalive."""
+
+    def setUp(self):
+        super().setUp()
+        self.broker = self.start_broker(extra=("--max-keepalive", "1"))
+
+    def closed_after(self, client):
+        start = time.monotonic()
+        packets = client.expect_closed(timeout=8)
+        return time.monotonic() - start, [(p.kind, p.reason) for p in packets]
+
+    def test_paho_v5_sees_server_keep_alive(self):
+        client = Client(self.broker.port, "paho-asks-60", V5)
+        self.addCleanup(client.drop)
+        _, reason, props = client.connect(keepalive=60)
+        self.assertEqual(reason, 0)
+        self.assertEqual(props.ServerKeepAlive, 1)
+
+    def test_silent_v5_client_timed_out_by_the_cap(self):
+        for asked in (0, 60):
+            client = RawClient(self.broker.port, 5)
+            self.addCleanup(client.close)
+            ack = client.connect("silent-v5-%d" % asked, keep_alive=asked)
+            self.assertEqual(ack.prop(SERVER_KEEP_ALIVE), 1)
+            elapsed, packets = self.closed_after(client)
+            # 1.5 x 1 s; generous upper bound for a loaded machine.
+            self.assertGreaterEqual(elapsed, 1.3)
+            self.assertLess(elapsed, 3.5)
+            self.assertEqual(packets, [(DISCONNECT, KEEP_ALIVE_TIMEOUT)])
+
+    def test_v5_client_within_the_cap_is_not_told(self):
+        client = RawClient(self.broker.port, 5)
+        self.addCleanup(client.close)
+        self.assertIsNone(client.connect("within", keep_alive=1).prop(SERVER_KEEP_ALIVE))
+
+    def test_set_in_the_config_file(self):
+        config = os.path.join(tempfile.mkdtemp(prefix="psos-config-"), "broker.json")
+        self.addCleanup(shutil.rmtree, os.path.dirname(config), True)
+        with open(config, "w") as f:
+            json.dump({"max-keepalive": 2}, f)
+        broker = self.start_broker(extra=("--config", config))
+        client = RawClient(broker.port, 5)
+        self.addCleanup(client.close)
+        self.assertEqual(client.connect("configured", keep_alive=0).prop(SERVER_KEEP_ALIVE), 2)
+
+    def test_v311_client_keeps_its_own_keep_alive(self):
+        client = RawClient(self.broker.port, 4)
+        self.addCleanup(client.close)
+        client.connect("silent-v3", keep_alive=3)
+        elapsed, _ = self.closed_after(client)
+        # Timed out at 1.5 x its own 3 s, not at 1.5 x the cap.
+        self.assertGreaterEqual(elapsed, 4.3)
+        self.assertLess(elapsed, 7.5)
+
+
 class CleanStop(BrokerTestCase):
     def stop_with(self, sig):
         broker = self.start_broker(listen=("mqtt://127.0.0.1:0", "ws://127.0.0.1:0/mqtt"))
@@ -88,6 +152,25 @@ class CleanStop(BrokerTestCase):
 
     def test_sigint(self):
         self.stop_with(signal.SIGINT)
+
+    def test_sigterm_publishes_the_wills_before_disconnecting(self):
+        # MQTT 5 3.1.2.5: the server closes the connection without a DISCONNECT from the client.
+        broker = self.start_broker()
+        watcher = RawClient(broker.port, 5)
+        self.addCleanup(watcher.close)
+        watcher.connect("watcher")
+        watcher.subscribe("will/#", qos=1)
+        for version in (5, 4):
+            c = RawClient(broker.port, version)
+            self.addCleanup(c.close)
+            c.connect("leaving-%d" % version,
+                      will={"topic": "will/%d" % version, "payload": "gone", "qos": 1})
+        broker.proc.send_signal(signal.SIGTERM)
+        packets = watcher.expect_closed(timeout=3)
+        self.assertEqual(sorted((p.topic, p.payload) for p in packets if p.kind == PUBLISH),
+                         [("will/4", b"gone"), ("will/5", b"gone")])
+        self.assertEqual((packets[-1].kind, packets[-1].reason), (DISCONNECT, SERVER_SHUTTING_DOWN))
+        self.assertEqual(broker.terminate(3), 0)
 
     def test_sigterm_idle(self):
         broker = self.start_broker()

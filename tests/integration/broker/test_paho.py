@@ -245,14 +245,6 @@ class PahoWebSocketV311(OverWebSocket, PahoTestCase):
 class PahoWebSocketV5(OverWebSocket, PahoTestCase):
     version = V5
 
-    @unittest.skip("open bug: under CPU load a burst of 300 QoS 0/1/2 messages over WebSocket "
-                   "sometimes leaves a QoS 1 PUBLISH unacknowledged or a QoS 0 payload repeated "
-                   "(about 1 run in 6 with two test processes in parallel); whether psos or "
-                   "paho 1.6's WebSocket framing is at fault is not known yet. MQTT.js over "
-                   "WebSocket does not show it (test_mqttjs).")
-    def test_qos_delivery_counts(self):
-        pass
-
 
 class PahoV5(PahoTestCase, Common):
     version = V5

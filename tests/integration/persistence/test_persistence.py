@@ -32,6 +32,25 @@ def acknowledged(info):
     return bool(getattr(info, "_published", False))
 
 
+class Publisher(mqtt.Client):
+    """paho 1.6.1 with one fix: a QoS 2 message whose PUBREL was sent stays one to release.
+
+    On a reconnect paho marks such a message mqtt_ms_resend_pubrel; if that attempt fails
+    before CONNACK (the broker is still restarting), the next reconnect finds a state it does
+    not expect and turns the message back into a PUBLISH. The broker released that packet id
+    at the PUBREL, so it rightly takes the PUBLISH as a new message: a QoS 2 duplicate made by
+    the client (seen in its log: PUBREC 486, PUBREL 486, reset, "Connection failed,
+    retrying", then PUBLISH (d1, q2, m486)). Back to wait-for-PUBCOMP first, which paho turns
+    into a PUBREL resend as it should."""
+
+    def _messages_reconnect_reset_out(self):
+        with self._out_message_mutex:
+            for m in self._out_messages.values():
+                if m.qos == 2 and m.state == mqtt.mqtt_ms_resend_pubrel:
+                    m.state = mqtt.mqtt_ms_wait_for_pubcomp
+        super()._messages_reconnect_reset_out()
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -80,7 +99,7 @@ class PersistenceTest(brokertest.BrokerTestCase):
         self.assertTrue(brokertest.wait_until(lambda: sub.sessions_present, 5))
         time.sleep(0.3)  # the SUBSCRIBE is stored before publishing starts
 
-        pub = mqtt.Client(client_id="persist-pub", clean_session=False)
+        pub = Publisher(client_id="persist-pub", clean_session=False)
         pub.reconnect_delay_set(0.05, 0.5)
         pub.max_inflight_messages_set(50)
         pub.connect("127.0.0.1", port, keepalive=30)
@@ -248,6 +267,63 @@ class PersistenceTest(brokertest.BrokerTestCase):
         self.assertGreaterEqual(delayed_at - lost_at, 1.9)
         self.assertTrue(brokertest.wait_until(
             lambda: "2 pending wills" in broker.log_text(), 2), broker.log_text())
+
+    def test_wills_published_at_sigterm_survive_the_restart(self):
+        # A clean stop closes the connections without a DISCONNECT from the clients: their
+        # wills are published (MQTT 5 3.1.2.5) before the state is stored, so a retained will
+        # (a node's "$state lost") is there when the broker comes back. A delayed will of a
+        # persistent session is published by the restarted broker when its delay is up.
+        from paho.mqtt.packettypes import PacketTypes
+        from paho.mqtt.properties import Properties
+
+        data = tempfile.mkdtemp(prefix="psos-data-")
+        self.addCleanup(shutil.rmtree, data, True)
+        port = free_port()
+        broker = self.start(port, data)
+        raw = brokertest.RawClient(port, 5)
+        self.addCleanup(raw.close)
+        raw.connect("node-a", will={"topic": "psos/sys/node-a/$state", "payload": "lost",
+                                    "qos": 1, "retain": True})
+        delayed = mqtt.Client(client_id="node-b", protocol=mqtt.MQTTv5)
+        will_props = Properties(PacketTypes.WILLMESSAGE)
+        will_props.WillDelayInterval = 2
+        connect_props = Properties(PacketTypes.CONNECT)
+        connect_props.SessionExpiryInterval = 60
+        delayed.will_set("psos/sys/node-b/$state", "lost", qos=1, retain=True,
+                         properties=will_props)
+        delayed.connect("127.0.0.1", port, keepalive=30, clean_start=False,
+                        properties=connect_props)
+        delayed.loop_start()
+        self.assertTrue(brokertest.wait_until(delayed.is_connected, 5))
+        delayed.loop_stop()  # no reconnecting: the broker closes this connection
+
+        stopped_at = time.monotonic()
+        self.assertEqual(broker.terminate(), 0)
+        self.addCleanup(delayed.socket().close)
+        self.assertEqual([(p.kind, p.reason) for p in raw.expect_closed(timeout=3)],
+                         [(brokertest.DISCONNECT, 0x8B)])
+        self.assertIn("publishing the will of node-a", broker.log_text())
+        broker = self.start(port, data)
+
+        got = {}
+        lock = threading.Lock()
+
+        def on_message(client, userdata, message):
+            with lock:
+                got[message.topic] = (message.payload.decode(), message.retain, time.monotonic())
+
+        sub = mqtt.Client(client_id="state-watcher")
+        sub.on_message = on_message
+        sub.on_connect = lambda c, u, f, rc: c.subscribe("psos/sys/+/$state", qos=1)
+        sub.connect("127.0.0.1", port)
+        sub.loop_start()
+        self.addCleanup(sub.loop_stop)
+        self.assertTrue(brokertest.wait_until(lambda: len(got) >= 2, 10), f"got {got}")
+        with lock:
+            self.assertEqual(got["psos/sys/node-a/$state"][:2], ("lost", True), got)
+            self.assertEqual(got["psos/sys/node-b/$state"][:2], ("lost", False), got)
+            # Due 2 s after the stop (stored with a one-second resolution): not before 0.9 s.
+            self.assertGreaterEqual(got["psos/sys/node-b/$state"][2] - stopped_at, 0.9)
 
 
 if __name__ == "__main__":

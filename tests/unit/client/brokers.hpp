@@ -130,9 +130,13 @@ class Broker {
         std::ofstream(conf, std::ios::app) << line << "\n";
       child_.start({"mosquitto", "-c", conf.string()}, log);
     } else {
-      std::vector<std::string> args{PSOS_BINARY, "broker",
-                                    "--listen",  "mqtt://127.0.0.1:" + std::to_string(port_),
-                                    "--data",    (dir_ / "data").string()};
+      // The same queue limit as Mosquitto's above. With the default (10,000) a subscriber that
+      // falls behind on a loaded machine fills its queue while the broker restarts, and the
+      // newest messages are refused: lost for a v3.1.1 publisher, whose PUBACK cannot say so.
+      std::vector<std::string> args{PSOS_BINARY,    "broker",
+                                    "--listen",     "mqtt://127.0.0.1:" + std::to_string(port_),
+                                    "--data",       (dir_ / "data").string(),
+                                    "--max-queued", "100000"};
       args.insert(args.end(), extra_.begin(), extra_.end());
       child_.start(args, log);
     }

@@ -1,11 +1,17 @@
-# Unit tests of the router layer. The security data (password file, ACL) and `psos passwd`,
-# which the passwd tests run as a real process.
-add_executable(psos_router_security_tests
-  ${CMAKE_CURRENT_LIST_DIR}/password_file_test.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/acl_test.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/passwd_command_test.cpp)
-target_link_libraries(psos_router_security_tests PRIVATE
-  psos_security psos_mqtt psos_warnings GTest::gtest GTest::gtest_main)
-target_compile_definitions(psos_router_security_tests PRIVATE PSOS_BINARY_DIR="${PROJECT_BINARY_DIR}")
-add_dependencies(psos_router_security_tests psos)
-gtest_discover_tests(psos_router_security_tests DISCOVERY_TIMEOUT 60)
+# Unit tests of src/router: the router core without sockets (fake links, real timers), the
+# in-process session, retained messages and the session store; the uplink (src/router/uplink.cpp)
+# joined to a real Mosquitto or psos broker child process; security/ mirrors src/router/security.
+add_executable(psos_router_tests ${CMAKE_CURRENT_LIST_DIR}/router_test.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/local_client_test.cpp ${CMAKE_CURRENT_LIST_DIR}/persistence_test.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/retained_test.cpp)
+target_link_libraries(psos_router_tests PRIVATE psos_router psos_warnings GTest::gtest GTest::gtest_main)
+gtest_discover_tests(psos_router_tests DISCOVERY_TIMEOUT 60 PROPERTIES TIMEOUT 30)
+
+add_executable(psos_uplink_tests ${CMAKE_CURRENT_LIST_DIR}/uplink_test.cpp)
+target_include_directories(psos_uplink_tests PRIVATE ${CMAKE_CURRENT_LIST_DIR}/../client)
+target_link_libraries(psos_uplink_tests PRIVATE psos_router psos_warnings GTest::gtest GTest::gtest_main)
+target_compile_definitions(psos_uplink_tests PRIVATE PSOS_BINARY="$<TARGET_FILE:psos>")
+add_dependencies(psos_uplink_tests psos)
+gtest_discover_tests(psos_uplink_tests DISCOVERY_TIMEOUT 60 PROPERTIES TIMEOUT 60)
+
+include(${CMAKE_CURRENT_LIST_DIR}/security/tests.cmake)

@@ -1,5 +1,5 @@
 // Runs one module as a service on a real router and watches what it publishes: the fixture of
-// the modules_io tests.
+// the tests of modules that run with I/O (files, processes, Lua).
 #pragma once
 
 #include <gtest/gtest.h>

@@ -25,20 +25,18 @@
 #include "mqtt/session_state.hpp"
 #include "mqtt/subscription_trie.hpp"
 #include "router/message.hpp"
-
-struct sqlite3;
-struct sqlite3_stmt;
+#include "sqlite/database.hpp"
 
 namespace psos::router {
 
-class Store {
+class Persistence {
  public:
   // Opens (creating if needed) DIR/psos.db. Null with `error` set when it cannot.
-  static std::unique_ptr<Store> open(const std::filesystem::path& dir, std::string& error);
+  static std::unique_ptr<Persistence> open(const std::filesystem::path& dir, std::string& error);
   // Writes everything recorded, then stops the writer thread.
-  ~Store();
-  Store(const Store&) = delete;
-  Store& operator=(const Store&) = delete;
+  ~Persistence();
+  Persistence(const Persistence&) = delete;
+  Persistence& operator=(const Persistence&) = delete;
 
   // ---- what was stored, read once at start ----
   struct QueuedMessage {
@@ -122,15 +120,16 @@ class Store {
  private:
   struct Op;
   struct Writer;
-  explicit Store(sqlite3* db);
+  explicit Persistence(std::unique_ptr<sqlite::Database> db);
   Op& record(int kind);
-  void write(std::vector<Op>& ops);  // on the writer thread
+  void write(std::vector<Op>& ops);  // on the writer thread: one transaction
+  void execute(const Op& op);        // on the writer thread: one change
   void hand_over();
   void writer_done(std::uint64_t number);
   std::int64_t message_id(const MessagePtr& message);
 
-  sqlite3* db_;
-  std::unique_ptr<Writer> writer_;
+  std::unique_ptr<sqlite::Database> db_;
+  std::unique_ptr<Writer> writer_;  // after db_: its statements are finalized first
   std::vector<Op> pending_;
   std::uint64_t handed_ = 0;   // the last transaction given to the writer
   std::uint64_t durable_ = 0;  // the last one it finished

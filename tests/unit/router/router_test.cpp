@@ -34,6 +34,7 @@ class FakeLink final : public Link {
 
   void send_publish(const Delivery& d, std::uint16_t packet_id, bool dup) override {
     publishes.push_back({d, packet_id, dup});
+    if (closed) ++after_close;
   }
   void send(const mqtt::Packet& packet) override { packets.push_back(packet); }
   void close() override { closed = true; }
@@ -57,6 +58,7 @@ class FakeLink final : public Link {
   std::vector<SentPublish> publishes;
   std::vector<mqtt::Packet> packets;
   bool closed = false;
+  int after_close = 0;  // PUBLISH packets sent after close(): never allowed
 };
 
 struct ConnectOptions {
@@ -65,6 +67,7 @@ struct ConnectOptions {
   std::optional<std::uint32_t> expiry;
   std::optional<mqtt::Will> will;
   std::optional<std::uint16_t> receive_maximum;
+  std::uint16_t keep_alive = 60;
 };
 
 class RouterTest : public ::testing::Test {
@@ -87,8 +90,9 @@ class RouterTest : public ::testing::Test {
     c.properties.session_expiry_interval = o.expiry;
     c.properties.receive_maximum = o.receive_maximum;
     c.will = o.will;
-    const ConnectResult result = router().connect(link, c, "test");
-    return result.session;
+    c.keep_alive = o.keep_alive;
+    last_connect = router().connect(link, c, "test");
+    return last_connect.session;
   }
 
   void subscribe(SessionId id, FakeLink& link, std::string_view filter, QoS qos,
@@ -119,6 +123,7 @@ class RouterTest : public ::testing::Test {
 
   boost::asio::io_context io;
   RouterOptions options;
+  ConnectResult last_connect;
 
  private:
   std::unique_ptr<Router> router_;
@@ -202,6 +207,48 @@ TEST_F(RouterTest, WillOnAbnormalLossOnly) {
   FakeLink asked;
   disconnect(connect(asked, "asked", {.will = will}), asked, ReasonCode::DisconnectWithWill);
   EXPECT_EQ(watcher.payloads().size(), 2u);
+}
+
+// --max-keepalive: a v5 client asking for more, or for none, is told the cap (Server Keep Alive)
+// and its link enforces it; a v3.1.1 client, which cannot be told, keeps its own.
+TEST_F(RouterTest, MaxKeepAliveIsServerKeepAliveForV5Only) {
+  options.limits.max_keep_alive = 10;
+  const auto server_keep_alive = [](const FakeLink& link) {
+    return link.sent<mqtt::Connack>().at(0).properties.server_keep_alive;
+  };
+  FakeLink asks_more, asks_none, within, v3;
+  connect(asks_more, "more", {.keep_alive = 60});
+  EXPECT_EQ(server_keep_alive(asks_more), 10);
+  EXPECT_EQ(last_connect.keep_alive, 10);
+  connect(asks_none, "none", {.keep_alive = 0});
+  EXPECT_EQ(server_keep_alive(asks_none), 10);
+  EXPECT_EQ(last_connect.keep_alive, 10);
+  connect(within, "within", {.keep_alive = 5});
+  EXPECT_EQ(server_keep_alive(within), std::nullopt);
+  EXPECT_EQ(last_connect.keep_alive, 5);
+  connect(v3, "v3", {.version = Version::v311, .keep_alive = 60});
+  EXPECT_EQ(last_connect.keep_alive, 60);
+}
+
+// A clean stop closes the connections without a DISCONNECT from the clients: their wills are
+// published first (MQTT 5 3.1.2.5), so that a connected subscriber gets them before its own
+// DISCONNECT 0x8B.
+TEST_F(RouterTest, CloseAllPublishesTheWillsBeforeTheDisconnects) {
+  FakeLink watcher;
+  subscribe(connect(watcher, "watcher"), watcher, "will/#", QoS::AtMostOnce);
+  FakeLink leaving;
+  const SessionId id =
+      connect(leaving, "leaving", {.will = mqtt::Will{.topic = "will/x", .payload = "gone"}});
+  router().close_all(ReasonCode::ServerShuttingDown);
+  EXPECT_EQ(watcher.payloads(), (std::vector<std::string>{"gone"}));
+  EXPECT_EQ(watcher.after_close, 0);
+  const auto disconnects = watcher.sent<mqtt::Disconnect>();
+  ASSERT_EQ(disconnects.size(), 1u);
+  EXPECT_EQ(disconnects[0].reason, ReasonCode::ServerShuttingDown);
+  EXPECT_TRUE(watcher.closed && leaving.closed);
+  // The links report their end later: no will a second time.
+  router().connection_lost(id, leaving);
+  EXPECT_EQ(watcher.payloads().size(), 1u);
 }
 
 TEST_F(RouterTest, WillDelayAndReconnectWithinIt) {

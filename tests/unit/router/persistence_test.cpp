@@ -1,5 +1,7 @@
 // The router's SQLite store (src/router/persist.*): what is recorded is what a reopened store
 // loads, transactions complete in order on the writer thread, changes merge within one.
+#include "router/persistence.hpp"
+
 #include <gtest/gtest.h>
 
 #include <boost/asio/executor_work_guard.hpp>
@@ -8,14 +10,12 @@
 #include <filesystem>
 #include <random>
 
-#include "router/persist.hpp"
-
 namespace psos::router {
 namespace {
 
 namespace fs = std::filesystem;
 
-class StoreTest : public ::testing::Test {
+class PersistenceTest : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = fs::temp_directory_path() /
@@ -25,9 +25,9 @@ class StoreTest : public ::testing::Test {
   }
   void TearDown() override { fs::remove_all(dir_); }
 
-  std::unique_ptr<Store> open() {
+  std::unique_ptr<Persistence> open() {
     std::string error;
-    auto store = Store::open(dir_, error);
+    auto store = Persistence::open(dir_, error);
     EXPECT_NE(store, nullptr) << error;
     return store;
   }
@@ -44,7 +44,7 @@ class StoreTest : public ::testing::Test {
   fs::path dir_;
 };
 
-TEST_F(StoreTest, QueuedMessageSentInTheSameTransactionIsWrittenOnceAsSent) {
+TEST_F(PersistenceTest, QueuedMessageSentInTheSameTransactionIsWrittenOnceAsSent) {
   {
     auto store = open();
     (void)store->load();
@@ -55,7 +55,7 @@ TEST_F(StoreTest, QueuedMessageSentInTheSameTransactionIsWrittenOnceAsSent) {
     EXPECT_EQ(store->commit(), 0u);  // no one to tell: written at once
   }
   auto store = open();
-  const Store::Contents contents = store->load();
+  const Persistence::Contents contents = store->load();
   ASSERT_EQ(contents.sessions.size(), 1u);
   const auto& s = contents.sessions[0];
   EXPECT_EQ(s.client_id, "c1");
@@ -73,7 +73,7 @@ TEST_F(StoreTest, QueuedMessageSentInTheSameTransactionIsWrittenOnceAsSent) {
   EXPECT_EQ(q.stage, mqtt::OutboundStage::AwaitingPubrec);
 }
 
-TEST_F(StoreTest, TransactionsCompleteInOrderOnTheWriterThread) {
+TEST_F(PersistenceTest, TransactionsCompleteInOrderOnTheWriterThread) {
   boost::asio::io_context io;
   auto work = boost::asio::make_work_guard(io);
   std::vector<std::uint64_t> completed;
@@ -104,7 +104,7 @@ TEST_F(StoreTest, TransactionsCompleteInOrderOnTheWriterThread) {
   EXPECT_EQ(contents.sessions[0].version, mqtt::Version::v311);
 }
 
-TEST_F(StoreTest, CloseWritesWhatWasRecorded) {
+TEST_F(PersistenceTest, CloseWritesWhatWasRecorded) {
   {
     boost::asio::io_context io;  // never run: the destructor must not need it
     auto store = open();
@@ -128,7 +128,7 @@ TEST_F(StoreTest, CloseWritesWhatWasRecorded) {
 
 // A message queued for a session that ended must not lend its stored copy to a later message
 // (a map keyed by address would, once the first message is freed and the address reused).
-TEST_F(StoreTest, EndedSessionsMessagesAreNotMistakenForNewOnes) {
+TEST_F(PersistenceTest, EndedSessionsMessagesAreNotMistakenForNewOnes) {
   {
     auto store = open();
     (void)store->load();

@@ -1,0 +1,655 @@
+// SQLite persistence of the router (see persistence.hpp). Messages are stored as v5 PUBLISH packets
+// encoded by the protocol core, with their expiry as a wall-clock time so that it survives a
+// restart.
+#include "router/persistence.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+
+#include "mqtt/codec.hpp"
+
+namespace psos::router {
+
+namespace {
+
+constexpr const char* kSchema = R"(
+PRAGMA journal_mode=WAL;
+PRAGMA synchronous=NORMAL;
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+INSERT OR IGNORE INTO meta VALUES('schema', '1');
+CREATE TABLE IF NOT EXISTS retained(topic TEXT PRIMARY KEY, packet BLOB NOT NULL, expires_at INTEGER);
+CREATE TABLE IF NOT EXISTS sessions(client_id TEXT PRIMARY KEY, username TEXT, version INTEGER NOT NULL,
+  expiry_interval INTEGER NOT NULL, disconnected_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS subscriptions(client_id TEXT NOT NULL, filter TEXT NOT NULL,
+  qos INTEGER NOT NULL, no_local INTEGER NOT NULL, retain_as_published INTEGER NOT NULL,
+  retain_handling INTEGER NOT NULL, identifier INTEGER NOT NULL, PRIMARY KEY(client_id, filter));
+CREATE TABLE IF NOT EXISTS messages(id INTEGER PRIMARY KEY, packet BLOB NOT NULL, expires_at INTEGER);
+CREATE TABLE IF NOT EXISTS queue(client_id TEXT NOT NULL, seq INTEGER NOT NULL, message_id INTEGER NOT NULL,
+  qos INTEGER NOT NULL, retain INTEGER NOT NULL, subscription_ids BLOB, packet_id INTEGER NOT NULL,
+  stage INTEGER NOT NULL, PRIMARY KEY(client_id, seq));
+CREATE TABLE IF NOT EXISTS inbound(client_id TEXT NOT NULL, packet_id INTEGER NOT NULL,
+  PRIMARY KEY(client_id, packet_id));
+CREATE TABLE IF NOT EXISTS wills(client_id TEXT PRIMARY KEY, packet BLOB NOT NULL,
+  expires_at INTEGER, delay INTEGER NOT NULL);
+)";
+
+// Columns added after the first release, on a store made by it ("duplicate column" otherwise).
+constexpr const char* kAddedColumns[] = {
+    "ALTER TABLE retained ADD COLUMN local INTEGER NOT NULL DEFAULT 0",
+};
+
+std::int64_t wall_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// The message as a v5 PUBLISH (expiry left out: it is stored as a time).
+std::string encode_message(const Message& message) {
+  mqtt::Publish p;
+  mqtt::fill_publish(message, p);
+  p.properties.message_expiry_interval.reset();
+  p.packet_id = message.qos == mqtt::QoS::AtMostOnce ? 0 : 1;
+  std::string out;
+  if (const mqtt::Error e = mqtt::encode(p, mqtt::Version::v5, out))
+    spdlog::error("persistence: cannot encode a message on {}: {}", message.topic,
+                  mqtt::to_string(e));
+  return out;
+}
+
+std::optional<std::int64_t> expires_at(const Message& message) {
+  const auto left = message.remaining_expiry(Clock::now());
+  if (!left) return std::nullopt;
+  return wall_now() + *left;
+}
+
+// Null when the stored packet is unreadable or the message expired while the broker was down.
+MessagePtr decode_message(std::string_view packet, std::optional<std::int64_t> expires,
+                          bool local = false) {
+  mqtt::Packet decoded;
+  if (const mqtt::Error e = mqtt::decode(packet, mqtt::Version::v5, decoded)) {
+    spdlog::error("persistence: skipping an unreadable stored message: {}", mqtt::to_string(e));
+    return nullptr;
+  }
+  auto& p = std::get<mqtt::Publish>(decoded);
+  if (expires) {
+    const std::int64_t left = *expires - wall_now();
+    if (left <= 0) return nullptr;
+    p.properties.message_expiry_interval = static_cast<std::uint32_t>(left);
+  }
+  auto m = std::const_pointer_cast<Message>(make_message(p, p.topic, 0, Clock::now()));
+  m->local = local;
+  return m;
+}
+
+std::string encode_ids(const std::vector<std::uint32_t>& ids) {
+  std::string out;
+  for (std::uint32_t id : ids) {
+    for (int shift = 24; shift >= 0; shift -= 8)
+      out.push_back(static_cast<char>(id >> shift));
+  }
+  return out;
+}
+
+std::vector<std::uint32_t> decode_ids(std::string_view bytes) {
+  std::vector<std::uint32_t> ids;
+  for (std::size_t i = 0; i + 4 <= bytes.size(); i += 4) {
+    std::uint32_t id = 0;
+    for (std::size_t k = 0; k < 4; ++k)
+      id = (id << 8) | static_cast<std::uint8_t>(bytes[i + k]);
+    ids.push_back(id);
+  }
+  return ids;
+}
+
+}  // namespace
+
+// One recorded change. The fields used depend on the kind (see Persistence::execute).
+struct Persistence::Op {
+  enum Kind : std::uint8_t {
+    PutRetained,        // message
+    EraseRetained,      // key = topic
+    PutSession,         // key = client id, text = user name (has_text), a = version,
+                        // b = expiry interval, c = disconnected at
+    EraseSession,       // key
+    PutSubscription,    // key, text = filter, options
+    EraseSubscription,  // key, text
+    PutMessage,         // a = id, message
+    EraseMessage,       // a = id
+    PutQueued,          // key, a = seq, b = message id, c = packet id, d = stage, message (qos,
+                        // retain in options.qos / has_text), ids
+    UpdateQueued,       // key, a = seq, c = packet id, d = stage
+    UpdateStage,        // key, c = packet id, d = stage
+    EraseQueued,        // key, a = seq
+    PutInbound,         // key, c = packet id
+    EraseInbound,       // key, c = packet id
+    PutWill,            // key, message, a = delay
+    EraseWill,          // key
+  };
+  Kind kind = PutRetained;
+  bool skip = false;  // merged into another change of the same transaction
+  bool has_text = false;
+  std::string key;
+  std::string text;
+  MessagePtr message;
+  std::int64_t a = 0, b = 0, c = 0, d = 0;
+  std::vector<std::uint32_t> ids;
+  mqtt::SubscriptionOptions options;
+};
+
+// The writer thread and its hand-over slot: at most one transaction waits in `batch` while
+// another is written.
+struct Persistence::Writer {
+  std::mutex mutex;
+  std::condition_variable cv;
+  std::vector<Op> batch;
+  std::uint64_t batch_number = 0;  // the transaction in `batch` (taken when == taken)
+  std::uint64_t taken = 0;
+  std::uint64_t written = 0;
+  bool stop = false;
+  std::thread thread;
+  // Statements, used by the writer thread only once it runs.
+  sqlite::Statement put_retained, erase_retained, put_session, put_subscription, erase_subscription,
+      put_message, erase_message, put_queued, update_queued, update_stage, erase_queued,
+      put_inbound, erase_inbound, put_will;
+  sqlite::Statement erase_session[5];  // the session, then what belongs to it, its will last
+  // Lets callbacks posted to the router's thread see that the store is gone.
+  std::shared_ptr<Persistence*> self;
+};
+
+std::unique_ptr<Persistence> Persistence::open(const std::filesystem::path& dir,
+                                               std::string& error) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) {
+    error = "cannot create data directory " + dir.string() + ": " + ec.message();
+    return nullptr;
+  }
+  std::unique_ptr<sqlite::Database> db;
+  try {
+    db = std::make_unique<sqlite::Database>((dir / "psos.db").string());
+    db->exec(kSchema);
+  } catch (const sqlite::Error& e) {
+    error =
+        std::string(e.what()) + " (is it a psos data directory, and is another broker using it?)";
+    return nullptr;
+  }
+  for (const char* sql : kAddedColumns)
+    db->try_exec(sql);
+  db->busy_timeout(std::chrono::seconds(1));
+  return std::unique_ptr<Persistence>(new Persistence(std::move(db)));
+}
+
+Persistence::Persistence(std::unique_ptr<sqlite::Database> db)
+    : db_(std::move(db)), writer_(std::make_unique<Writer>()) {
+  Writer& w = *writer_;
+  sqlite::Database& d = *db_;
+  w.put_retained = d.prepare(
+      "INSERT OR REPLACE INTO retained(topic, packet, expires_at, local) VALUES(?1, ?2, ?3, ?4)");
+  w.erase_retained = d.prepare("DELETE FROM retained WHERE topic = ?1");
+  w.put_session = d.prepare("INSERT OR REPLACE INTO sessions VALUES(?1, ?2, ?3, ?4, ?5)");
+  w.erase_session[0] = d.prepare("DELETE FROM sessions WHERE client_id = ?1");
+  w.erase_session[1] = d.prepare("DELETE FROM subscriptions WHERE client_id = ?1");
+  w.erase_session[2] = d.prepare("DELETE FROM queue WHERE client_id = ?1");
+  w.erase_session[3] = d.prepare("DELETE FROM inbound WHERE client_id = ?1");
+  w.erase_session[4] = d.prepare("DELETE FROM wills WHERE client_id = ?1");
+  w.put_will = d.prepare("INSERT OR REPLACE INTO wills VALUES(?1, ?2, ?3, ?4)");
+  w.put_subscription =
+      d.prepare("INSERT OR REPLACE INTO subscriptions VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+  w.erase_subscription =
+      d.prepare("DELETE FROM subscriptions WHERE client_id = ?1 AND filter = ?2");
+  w.put_message = d.prepare("INSERT OR REPLACE INTO messages VALUES(?1, ?2, ?3)");
+  w.erase_message = d.prepare("DELETE FROM messages WHERE id = ?1");
+  w.put_queued = d.prepare("INSERT OR REPLACE INTO queue VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+  w.update_queued =
+      d.prepare("UPDATE queue SET packet_id = ?3, stage = ?4 WHERE client_id = ?1 AND seq = ?2");
+  w.update_stage = d.prepare("UPDATE queue SET stage = ?3 WHERE client_id = ?1 AND packet_id = ?2");
+  w.erase_queued = d.prepare("DELETE FROM queue WHERE client_id = ?1 AND seq = ?2");
+  w.put_inbound = d.prepare("INSERT OR IGNORE INTO inbound VALUES(?1, ?2)");
+  w.erase_inbound = d.prepare("DELETE FROM inbound WHERE client_id = ?1 AND packet_id = ?2");
+  w.self = std::make_shared<Persistence*>(this);
+}
+
+Persistence::~Persistence() {
+  sync();
+  *writer_->self = nullptr;
+  if (writer_->thread.joinable()) {
+    {
+      std::lock_guard lock(writer_->mutex);
+      writer_->stop = true;
+    }
+    writer_->cv.notify_all();
+    writer_->thread.join();
+  }
+  writer_.reset();  // its statements before the connection
+}
+
+void Persistence::on_durable(std::function<void(std::function<void()>)> post,
+                             std::function<void(std::uint64_t)> done) {
+  post_ = std::move(post);
+  done_ = std::move(done);
+}
+
+Persistence::Op& Persistence::record(int kind) {
+  Op& op = pending_.emplace_back();
+  op.kind = static_cast<Op::Kind>(kind);
+  return op;
+}
+
+std::uint64_t Persistence::commit() {
+  if (!pending_.empty()) {
+    if (!writer_busy_ && post_) {
+      hand_over();
+      return handed_;
+    }
+    if (!post_) {
+      // Nobody to tell when it is done (a store used on its own): write it now.
+      sync();
+      return 0;
+    }
+    return handed_ + 1;  // handed over when the writer finishes the transaction it is writing
+  }
+  return handed_ > durable_ ? handed_ : 0;
+}
+
+void Persistence::hand_over() {
+  Writer& w = *writer_;
+  if (!w.thread.joinable()) {
+    w.thread = std::thread([this, &w] {
+      std::unique_lock lock(w.mutex);
+      while (true) {
+        w.cv.wait(lock, [&] { return w.stop || w.batch_number > w.taken; });
+        if (w.batch_number == w.taken) break;  // stopping, nothing left
+        std::vector<Op> ops = std::move(w.batch);
+        w.batch.clear();
+        const std::uint64_t number = w.batch_number;
+        w.taken = number;
+        lock.unlock();
+        write(ops);
+        ops.clear();  // messages released here, not under the lock
+        lock.lock();
+        w.written = number;
+        w.cv.notify_all();
+        if (post_) {
+          post_([self = w.self, number] {
+            if (*self != nullptr) (*self)->writer_done(number);
+          });
+        }
+      }
+    });
+  }
+  {
+    std::lock_guard lock(w.mutex);
+    if (w.batch_number > w.taken) {
+      // Only sync() hands over while a transaction waits: it joins that one.
+      w.batch.insert(w.batch.end(), std::make_move_iterator(pending_.begin()),
+                     std::make_move_iterator(pending_.end()));
+    } else {
+      w.batch = std::move(pending_);
+      w.batch_number = ++handed_;
+    }
+  }
+  pending_.clear();
+  writer_busy_ = true;
+  w.cv.notify_all();
+}
+
+void Persistence::writer_done(std::uint64_t number) {
+  if (number <= durable_) return;  // sync() saw it first
+  durable_ = number;
+  writer_busy_ = number < handed_;
+  if (!writer_busy_ && !pending_.empty()) hand_over();
+  if (done_) done_(number);
+}
+
+void Persistence::sync() {
+  if (!pending_.empty()) hand_over();
+  if (handed_ == durable_) return;
+  {
+    std::unique_lock lock(writer_->mutex);
+    writer_->cv.wait(lock, [&] { return writer_->written >= handed_; });
+  }
+  durable_ = handed_;
+  writer_busy_ = false;
+  if (done_) done_(durable_);
+}
+
+void Persistence::write(std::vector<Op>& ops) {
+  try {
+    sqlite::Transaction transaction(*db_);
+    for (const Op& op : ops) {
+      if (op.skip) continue;
+      try {
+        execute(op);
+      } catch (const sqlite::Error& e) {
+        // One change lost is logged; the others of the transaction are still written.
+        spdlog::error("persistence: {}", e.what());
+      }
+    }
+    transaction.commit();
+  } catch (const sqlite::Error& e) {
+    spdlog::error("persistence: {} (the transaction was rolled back)", e.what());
+  }
+}
+
+void Persistence::execute(const Op& op) {
+  Writer& w = *writer_;
+  switch (op.kind) {
+    case Op::PutRetained:
+      w.put_retained.bind_text(1, op.message->topic)
+          .bind_blob(2, encode_message(*op.message))
+          .bind(3, expires_at(*op.message))
+          .bind(4, std::int64_t{op.message->local})
+          .run();
+      break;
+    case Op::EraseRetained:
+      w.erase_retained.bind_text(1, op.key).run();
+      break;
+    case Op::PutSession:
+      w.put_session.bind_text(1, op.key);
+      if (op.has_text) {
+        w.put_session.bind_text(2, op.text);
+      } else {
+        w.put_session.bind_null(2);
+      }
+      w.put_session.bind(3, op.a).bind(4, op.b).bind(5, op.c).run();
+      break;
+    case Op::EraseSession:
+      for (sqlite::Statement& s : w.erase_session)
+        s.bind_text(1, op.key).run();
+      break;
+    case Op::PutSubscription: {
+      const mqtt::SubscriptionOptions& o = op.options;
+      w.put_subscription.bind_text(1, op.key)
+          .bind_text(2, op.text)
+          .bind(3, std::int64_t{static_cast<std::uint8_t>(o.qos)})
+          .bind(4, std::int64_t{o.no_local})
+          .bind(5, std::int64_t{o.retain_as_published})
+          .bind(6, std::int64_t{static_cast<std::uint8_t>(o.retain_handling)})
+          .bind(7, std::int64_t{o.identifier})
+          .run();
+      break;
+    }
+    case Op::EraseSubscription:
+      w.erase_subscription.bind_text(1, op.key).bind_text(2, op.text).run();
+      break;
+    case Op::PutMessage:
+      w.put_message.bind(1, op.a)
+          .bind_blob(2, encode_message(*op.message))
+          .bind(3, expires_at(*op.message))
+          .run();
+      break;
+    case Op::EraseMessage:
+      w.erase_message.bind(1, op.a).run();
+      break;
+    case Op::PutQueued:
+      w.put_queued.bind_text(1, op.key)
+          .bind(2, op.a)
+          .bind(3, op.b)
+          .bind(4, std::int64_t{static_cast<std::uint8_t>(op.options.qos)})
+          .bind(5, std::int64_t{op.has_text})
+          .bind_blob(6, encode_ids(op.ids))
+          .bind(7, op.c)
+          .bind(8, op.d)
+          .run();
+      break;
+    case Op::UpdateQueued:
+      w.update_queued.bind_text(1, op.key).bind(2, op.a).bind(3, op.c).bind(4, op.d).run();
+      break;
+    case Op::UpdateStage:
+      w.update_stage.bind_text(1, op.key).bind(2, op.c).bind(3, op.d).run();
+      break;
+    case Op::EraseQueued:
+      w.erase_queued.bind_text(1, op.key).bind(2, op.a).run();
+      break;
+    case Op::PutInbound:
+      w.put_inbound.bind_text(1, op.key).bind(2, op.c).run();
+      break;
+    case Op::PutWill:
+      w.put_will.bind_text(1, op.key)
+          .bind_blob(2, encode_message(*op.message))
+          .bind(3, expires_at(*op.message))
+          .bind(4, op.a)
+          .run();
+      break;
+    case Op::EraseWill:
+      w.erase_session[4].bind_text(1, op.key).run();
+      break;
+    case Op::EraseInbound:
+      w.erase_inbound.bind_text(1, op.key).bind(2, op.c).run();
+      break;
+  }
+}
+
+void Persistence::put_retained(const MessagePtr& message) {
+  record(Op::PutRetained).message = message;
+}
+
+void Persistence::erase_retained(std::string_view topic) {
+  record(Op::EraseRetained).key = topic;
+}
+
+void Persistence::put_session(std::string_view client_id,
+                              const std::optional<std::string>& username, mqtt::Version version,
+                              std::uint32_t expiry_interval, std::int64_t disconnected_at) {
+  Op& op = record(Op::PutSession);
+  op.key = client_id;
+  if (username) {
+    op.has_text = true;
+    op.text = *username;
+  }
+  op.a = static_cast<std::uint8_t>(version);
+  op.b = expiry_interval;
+  op.c = disconnected_at;
+}
+
+void Persistence::erase_session(std::string_view client_id) {
+  record(Op::EraseSession).key = client_id;
+}
+
+void Persistence::put_subscription(std::string_view client_id, std::string_view filter,
+                                   const mqtt::SubscriptionOptions& o) {
+  Op& op = record(Op::PutSubscription);
+  op.key = client_id;
+  op.text = filter;
+  op.options = o;
+}
+
+void Persistence::erase_subscription(std::string_view client_id, std::string_view filter) {
+  Op& op = record(Op::EraseSubscription);
+  op.key = client_id;
+  op.text = filter;
+}
+
+std::int64_t Persistence::message_id(const MessagePtr& message) {
+  auto [it, inserted] = messages_.try_emplace(message.get(), StoredMessage{0, 0, nullptr});
+  ++it->second.references;
+  if (inserted) {
+    it->second.id = next_message_id_++;
+    it->second.keep = message;
+    Op& op = record(Op::PutMessage);
+    op.a = it->second.id;
+    op.message = message;
+  }
+  return it->second.id;
+}
+
+namespace {
+// How far back a change looks for the one it can merge into: the router records a queued
+// message and its sending next to each other (one per subscriber of a fan-out between them).
+constexpr std::size_t kMergeWindow = 8;
+}  // namespace
+
+void Persistence::put_queued(std::string_view client_id, std::uint64_t seq,
+                             const MessagePtr& message, mqtt::QoS qos, bool retain,
+                             const std::vector<std::uint32_t>& ids) {
+  const std::int64_t id = message_id(message);
+  Op& op = record(Op::PutQueued);
+  op.key = client_id;
+  op.a = static_cast<std::int64_t>(seq);
+  op.b = id;
+  op.options.qos = qos;
+  op.has_text = retain;
+  op.ids = ids;
+}
+
+void Persistence::update_queued(std::string_view client_id, std::uint64_t seq,
+                                std::uint16_t packet_id, mqtt::OutboundStage stage) {
+  const auto s = static_cast<std::int64_t>(seq);
+  for (std::size_t i = pending_.size(), n = 0; i > 0 && n < kMergeWindow; --i, ++n) {
+    Op& earlier = pending_[i - 1];
+    if (earlier.kind == Op::PutQueued && !earlier.skip && earlier.a == s &&
+        earlier.key == client_id) {
+      earlier.c = packet_id;
+      earlier.d = static_cast<std::uint8_t>(stage);
+      ++merged_;
+      return;
+    }
+  }
+  Op& op = record(Op::UpdateQueued);
+  op.key = client_id;
+  op.a = s;
+  op.c = packet_id;
+  op.d = static_cast<std::uint8_t>(stage);
+}
+
+void Persistence::update_stage(std::string_view client_id, std::uint16_t packet_id,
+                               mqtt::OutboundStage stage) {
+  Op& op = record(Op::UpdateStage);
+  op.key = client_id;
+  op.c = packet_id;
+  op.d = static_cast<std::uint8_t>(stage);
+}
+
+void Persistence::erase_queued(std::string_view client_id, std::uint64_t seq,
+                               const MessagePtr& message) {
+  Op& op = record(Op::EraseQueued);
+  op.key = client_id;
+  op.a = static_cast<std::int64_t>(seq);
+  release(message);
+}
+
+void Persistence::release(const MessagePtr& message) {
+  const auto it = messages_.find(message.get());
+  if (it == messages_.end()) return;
+  if (--it->second.references == 0) {
+    record(Op::EraseMessage).a = it->second.id;
+    messages_.erase(it);
+  }
+}
+
+void Persistence::put_inbound(std::string_view client_id, std::uint16_t packet_id) {
+  Op& op = record(Op::PutInbound);
+  op.key = client_id;
+  op.c = packet_id;
+}
+
+void Persistence::put_will(std::string_view client_id, const MessagePtr& will,
+                           std::uint32_t delay) {
+  Op& op = record(Op::PutWill);
+  op.key = client_id;
+  op.message = will;
+  op.a = delay;
+}
+
+void Persistence::erase_will(std::string_view client_id) {
+  record(Op::EraseWill).key = client_id;
+}
+
+void Persistence::erase_inbound(std::string_view client_id, std::uint16_t packet_id) {
+  Op& op = record(Op::EraseInbound);
+  op.key = client_id;
+  op.c = packet_id;
+}
+
+Persistence::Contents Persistence::load() {
+  Contents contents;
+  sqlite::Database& d = *db_;
+  sqlite::Statement s = d.prepare("SELECT packet, expires_at, local FROM retained");
+  while (s.step()) {
+    if (MessagePtr m = decode_message(s.blob(0), s.optional_integer(1), s.integer(2) != 0))
+      contents.retained.push_back(m);
+  }
+
+  std::unordered_map<std::string, std::size_t> index;
+  s = d.prepare(
+      "SELECT client_id, username, version, expiry_interval, disconnected_at FROM sessions");
+  while (s.step()) {
+    StoredSession session;
+    session.client_id = s.text(0);
+    if (!s.is_null(1)) session.username = std::string(s.text(1));
+    session.version = s.integer(2) == 4 ? mqtt::Version::v311 : mqtt::Version::v5;
+    session.expiry_interval = static_cast<std::uint32_t>(s.integer(3));
+    session.disconnected_at = s.integer(4);
+    index.emplace(session.client_id, contents.sessions.size());
+    contents.sessions.push_back(std::move(session));
+  }
+
+  s = d.prepare(
+      "SELECT client_id, filter, qos, no_local, retain_as_published, retain_handling, "
+      "identifier FROM subscriptions");
+  while (s.step()) {
+    const auto it = index.find(std::string(s.text(0)));
+    if (it == index.end()) continue;
+    mqtt::SubscriptionOptions o;
+    o.qos = static_cast<mqtt::QoS>(s.integer(2) & 3);
+    o.no_local = s.integer(3) != 0;
+    o.retain_as_published = s.integer(4) != 0;
+    o.retain_handling = static_cast<mqtt::RetainHandling>(s.integer(5) % 3);
+    o.identifier = static_cast<std::uint32_t>(s.integer(6));
+    contents.sessions[it->second].subscriptions.emplace_back(std::string(s.text(1)), o);
+  }
+
+  // Messages, shared between queues as when they were stored.
+  std::unordered_map<std::int64_t, MessagePtr> by_id;
+  s = d.prepare("SELECT id, packet, expires_at FROM messages");
+  while (s.step()) {
+    const std::int64_t id = s.integer(0);
+    next_message_id_ = std::max(next_message_id_, id + 1);
+    by_id.emplace(id, decode_message(s.blob(1), s.optional_integer(2)));
+  }
+
+  s = d.prepare(
+      "SELECT client_id, seq, message_id, qos, retain, subscription_ids, packet_id, stage "
+      "FROM queue ORDER BY client_id, seq");
+  while (s.step()) {
+    const auto it = index.find(std::string(s.text(0)));
+    const auto m = by_id.find(s.integer(2));
+    if (it == index.end() || m == by_id.end() || !m->second) continue;  // expired meanwhile
+    QueuedMessage q;
+    q.seq = static_cast<std::uint64_t>(s.integer(1));
+    q.message = m->second;
+    q.qos = static_cast<mqtt::QoS>(s.integer(3) & 3);
+    q.retain = s.integer(4) != 0;
+    q.subscription_ids = decode_ids(s.blob(5));
+    q.packet_id = static_cast<std::uint16_t>(s.integer(6));
+    q.stage = static_cast<mqtt::OutboundStage>(s.integer(7) % 3);
+    auto [entry, inserted] =
+        messages_.try_emplace(q.message.get(), StoredMessage{m->first, 0, q.message});
+    ++entry->second.references;
+    contents.sessions[it->second].queue.push_back(std::move(q));
+  }
+
+  s = d.prepare("SELECT client_id, packet, expires_at, delay FROM wills");
+  while (s.step()) {
+    const auto it = index.find(std::string(s.text(0)));
+    if (it == index.end()) continue;
+    StoredSession& session = contents.sessions[it->second];
+    session.will = decode_message(s.blob(1), s.optional_integer(2));
+    session.will_delay = static_cast<std::uint32_t>(s.integer(3));
+  }
+
+  s = d.prepare("SELECT client_id, packet_id FROM inbound");
+  while (s.step()) {
+    const auto it = index.find(std::string(s.text(0)));
+    if (it != index.end())
+      contents.sessions[it->second].inbound_qos2.push_back(
+          static_cast<std::uint16_t>(s.integer(1)));
+  }
+  // Stored messages no queue refers to any more (expired, or left by a crash mid-way).
+  d.try_exec("DELETE FROM messages WHERE id NOT IN (SELECT message_id FROM queue)");
+  return contents;
+}
+
+}  // namespace psos::router

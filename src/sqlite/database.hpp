@@ -1,0 +1,125 @@
+// A small C++ face on SQLite for the three places that keep state in it (the router's
+// persistence, the client's durable queue, the `store` module): a connection and prepared
+// statements that close themselves, binding by position, stepping, transactions, and errors
+// that name the database file, what was being done and SQLite's own message.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace psos::sqlite {
+
+// "PATH: what was being done: SQLite's message".
+class Error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+class Database;
+
+// A prepared statement, finalized when destroyed. Parameters are numbered from 1, result
+// columns from 0; text and blobs are copied when bound, so the views need not outlive the call.
+class Statement {
+ public:
+  Statement() = default;
+  Statement(Statement&& other) noexcept;
+  Statement& operator=(Statement&& other) noexcept;
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+  ~Statement();
+
+  Statement& bind(int index, std::int64_t value);
+  Statement& bind(int index, std::optional<std::int64_t> value);  // NULL when empty
+  Statement& bind_null(int index);
+  Statement& bind_text(int index, std::string_view value);
+  Statement& bind_blob(int index, std::string_view value);
+
+  // One step: true when a row is ready to read, false when the statement is done. Throws Error
+  // (and resets the statement).
+  bool step();
+  // Runs a statement that returns no rows, then reset(). Throws Error (reset as well).
+  void run();
+  // Ready to run again, with its bindings cleared.
+  void reset() noexcept;
+
+  // Columns of the current row.
+  bool is_null(int column) const noexcept;
+  std::int64_t integer(int column) const noexcept;
+  std::optional<std::int64_t> optional_integer(int column) const noexcept;
+  std::string_view text(int column) const noexcept;  // empty for NULL
+  std::string_view blob(int column) const noexcept;  // empty for NULL
+
+ private:
+  friend class Database;
+  Statement(sqlite3_stmt* statement, const Database* db) noexcept
+      : statement_(statement), db_(db) {}
+  [[noreturn]] void fail(int rc);
+
+  sqlite3_stmt* statement_ = nullptr;
+  const Database* db_ = nullptr;
+};
+
+// One connection to one database file.
+class Database {
+ public:
+  // Opens `path`, creating the file if needed. Throws Error.
+  explicit Database(std::string path);
+  ~Database();
+  Database(const Database&) = delete;
+  Database& operator=(const Database&) = delete;
+
+  const std::string& path() const noexcept { return path_; }
+  // How long a statement waits for a lock another connection holds before it fails.
+  void busy_timeout(std::chrono::milliseconds timeout) noexcept;
+
+  // Runs SQL text, one or more statements that return no rows. Throws Error.
+  void exec(const std::string& sql);
+  // The same, for what may fail harmlessly (adding a column that an older schema lacks and a
+  // newer one has): false when it failed.
+  bool try_exec(const std::string& sql) noexcept;
+  // Throws Error (the statement's first words and SQLite's message).
+  Statement prepare(std::string_view sql);
+
+  // A transaction opened and closed by hand, so that it can span calls (group commit).
+  void begin();
+  void commit();
+  void rollback() noexcept;
+  bool in_transaction() const noexcept;
+
+  // Throws Error("PATH: what: SQLite's last message on this connection").
+  [[noreturn]] void fail(std::string_view what) const;
+
+ private:
+  sqlite3* db_ = nullptr;
+  std::string path_;
+  Statement begin_, commit_;
+};
+
+// BEGIN when made; ROLLBACK when destroyed before commit() (an exception went through).
+class Transaction {
+ public:
+  explicit Transaction(Database& db) : db_(db) { db_.begin(); }
+  ~Transaction() {
+    if (!done_) db_.rollback();
+  }
+  Transaction(const Transaction&) = delete;
+  Transaction& operator=(const Transaction&) = delete;
+
+  void commit() {
+    db_.commit();
+    done_ = true;
+  }
+
+ private:
+  Database& db_;
+  bool done_ = false;
+};
+
+}  // namespace psos::sqlite
