@@ -2,7 +2,8 @@
 // packets, encoded into one buffer and written with one write per wake-up) sharing a Link.
 // Topic aliases and packet size limits live here: they belong to the connection.
 // An idle connection is kept small (a broker may hold many thousands): it holds no read buffer,
-// no decoded packet and no writer, only its reader waiting for the socket and a keep-alive timer.
+// no decoded packet and no writer, only its reader waiting for the socket. Its keep alive is the
+// router's business (one timer for all connections), read from last_read().
 #include "listeners/connection.hpp"
 
 #include <spdlog/spdlog.h>
@@ -111,12 +112,18 @@ class Connection final : public router::Link, public std::enable_shared_from_thi
   // ---- router::Link ----
   void send_publish(const Delivery& d, std::uint16_t packet_id, bool dup) override;
   void send(const mqtt::Packet& packet) override { encode(packet); }
-  void close() override {
-    closing_ = true;
-    start_writer();   // it flushes what is queued, then closes
-    pause_.cancel();  // a reader paused by backpressure wakes up to end the connection
+  void close() override;
+  void pause() override {
+    paused_ = true;
+    pause_.expires_at(kForever);
+  }
+  void resume() override {
+    paused_ = false;
+    last_read_ = Clock::now();  // its silence counts from now: it read nothing on purpose
+    pause_.cancel();
   }
   std::size_t backlog() const noexcept override { return out_.size() + in_write_; }
+  Clock::time_point last_read() const noexcept override { return last_read_; }
 
  private:
   // False: the handshake failed or timed out, and the stream is closed.
@@ -128,9 +135,6 @@ class Connection final : public router::Link, public std::enable_shared_from_thi
   // The writer runs while there is something to write (or the connection is closing).
   void start_writer();
   asio::awaitable<void> write_loop();
-  // Re-armed by its timer until the connection ends: an idle connection waits on no coroutine.
-  void watch_keep_alive(std::chrono::milliseconds limit);
-  asio::awaitable<void> close_for_keep_alive(std::chrono::milliseconds limit);
   // False: stop reading (the connection is closing).
   bool on_packet(mqtt::Packet& packet, std::optional<mqtt::ReasonCode> login);
   bool on_connect(const mqtt::Connect& connect, std::optional<mqtt::ReasonCode> login);
@@ -145,6 +149,7 @@ class Connection final : public router::Link, public std::enable_shared_from_thi
   ConnectionOptions options_;
   asio::steady_timer writer_done_;  // cancelled when the writer has finished
   asio::steady_timer pause_;        // the reader waits on it while subscribers are congested
+  // The connect timeout until CONNECT; once closing, how long the writer may take.
   asio::steady_timer watchdog_;
   mqtt::StreamDecoder decoder_;
   mqtt::Version version_ = mqtt::Version::v5;
@@ -154,7 +159,7 @@ class Connection final : public router::Link, public std::enable_shared_from_thi
   std::size_t in_write_ = 0;  // bytes of the write in progress
   bool closing_ = false;      // flush what is queued, then close
   bool reader_done_ = false;
-  bool paused_ = false;  // the reader waits for congested subscribers (backpressure)
+  bool paused_ = false;  // the reader waits for congested subscribers (Link::pause)
   bool writer_running_ = false;
   std::size_t read_size_ = kFirstReadChunk;
   Clock::time_point last_read_{};
@@ -176,9 +181,27 @@ asio::awaitable<void> Connection::run() {
     router_.connection_lost(session_, *this);
   }
   closing_ = true;
+  if (writer_running_) {
+    // What is left to write gets a moment, not longer: a peer gone without a trace may never
+    // take it.
+    watchdog_.expires_after(kDisconnectGrace);
+    co_await (writer_done_.async_wait(use_tuple) || watchdog_.async_wait(use_tuple));
+  }
   watchdog_.cancel();
-  if (writer_running_) co_await writer_done_.async_wait(use_tuple);
   co_await stream_->close();
+}
+
+void Connection::close() {
+  closing_ = true;
+  start_writer();   // it flushes what is queued, then closes
+  pause_.cancel();  // a reader paused by backpressure wakes up to end the connection
+  // The writer gets a moment, not longer: a peer that is gone without a trace (a keep-alive
+  // timeout) may never take what is left (its socket buffer full).
+  watchdog_.expires_after(kDisconnectGrace);
+  watchdog_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+    if (ec || !self->writer_running_) return;
+    asio::co_spawn(self->stream_->get_executor(), self->stream_->close(), asio::detached);
+  });
 }
 
 asio::awaitable<bool> Connection::handshake() {
@@ -271,18 +294,9 @@ asio::awaitable<bool> Connection::handle_chunk() {
       }
     }
     if (!on_packet(packet, login)) co_return false;
-    if (connected_ && router_.publisher_should_wait()) {
-      // Backpressure: stop reading until the sessions this publisher feeds have drained.
-      pause_.expires_at(kForever);
-      paused_ = true;
-      router_.when_uncongested(session_, [self = shared_from_this()] {
-        self->paused_ = false;
-        self->pause_.cancel();
-      });
-      if (paused_ && !closing_) co_await pause_.async_wait(use_tuple);
-      paused_ = false;
-      last_read_ = Clock::now();
-    }
+    // Backpressure: the router paused this connection until the sessions its PUBLISH was queued
+    // for have drained (Link::pause, then resume).
+    if (paused_ && !closing_) co_await pause_.async_wait(use_tuple);
   }
   co_return true;
 }
@@ -309,7 +323,7 @@ bool Connection::on_connect(const mqtt::Connect& connect, std::optional<mqtt::Re
   decoder_.set_version(version_);
   client_ = connect.client_id;
   const router::ConnectResult result =
-      router_.connect(*this, connect, stream_->remote_address(), login);
+      router_.connect(*this, connect, {.remote = stream_->remote_address(), .login = login});
   if (result.session == 0) return false;
   session_ = result.session;
   connected_ = true;
@@ -317,44 +331,8 @@ bool Connection::on_connect(const mqtt::Connect& connect, std::optional<mqtt::Re
   client_alias_max_ = result.client_topic_alias_maximum;
   if (version_ == mqtt::Version::v5)
     inbound_alias_max_ = router_.options().limits.topic_alias_maximum;
-  watchdog_.cancel();
-  if (result.keep_alive != 0) {
-    // Spec 3.1.2.10: nothing from the client for 1.5 x keep alive means the connection is dead.
-    watch_keep_alive(std::chrono::milliseconds(std::uint64_t{result.keep_alive} * 1500));
-  }
+  if (!closing_) watchdog_.cancel();
   return !closing_;
-}
-
-void Connection::watch_keep_alive(std::chrono::milliseconds limit) {
-  if (reader_done_ || closing_) return;
-  // A paused reader reads nothing on purpose: the client's silence is not known until it resumes.
-  const auto deadline = (paused_ ? Clock::now() : last_read_) + limit;
-  if (Clock::now() >= deadline) {
-    asio::co_spawn(
-        stream_->get_executor(),
-        [self = shared_from_this(), limit]() { return self->close_for_keep_alive(limit); },
-        asio::detached);
-    return;
-  }
-  watchdog_.expires_at(deadline);
-  watchdog_.async_wait([self = shared_from_this(), limit](const boost::system::error_code&) {
-    self->watch_keep_alive(limit);
-  });
-}
-
-asio::awaitable<void> Connection::close_for_keep_alive(std::chrono::milliseconds limit) {
-  auto self = shared_from_this();
-  spdlog::info("{}: nothing received for {} ms (1.5 x keep alive): closing", who(), limit.count());
-  if (version_ == mqtt::Version::v5) {
-    disconnect(mqtt::ReasonCode::KeepAliveTimeout, "keep alive timeout");
-    // The writer sends the DISCONNECT and closes. A peer that is gone without a trace may never
-    // take it (its socket buffer full): wait for the writer a moment, not longer.
-    if (writer_running_) {
-      watchdog_.expires_after(kDisconnectGrace);
-      co_await (writer_done_.async_wait(use_tuple) || watchdog_.async_wait(use_tuple));
-    }
-  }
-  co_await stream_->close();
 }
 
 bool Connection::resolve_topic_alias(mqtt::Publish& publish) {

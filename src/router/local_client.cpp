@@ -17,7 +17,7 @@ LocalClient::LocalClient(Router& router, boost::asio::any_io_executor executor,
   connect.client_id = client_id_;
   connect.clean_start = true;
   connect.keep_alive = 0;
-  session_ = router_.connect(*this, connect, "in-process").session;
+  session_ = router_.connect(*this, connect, {.remote = "in-process", .in_process = true}).session;
 }
 
 LocalClient::~LocalClient() {

@@ -43,7 +43,12 @@ class LocalClient final : public Link {
   void send_publish(const Delivery& delivery, std::uint16_t packet_id, bool dup) override;
   void send(const mqtt::Packet& packet) override;
   void close() override;
+  // In-process sessions are never paused (they publish through Router::publish, which pauses no
+  // one) and have no keep alive.
+  void pause() override {}
+  void resume() override {}
   std::size_t backlog() const noexcept override { return inbox_bytes_; }
+  Clock::time_point last_read() const noexcept override { return Clock::now(); }
 
  private:
   void drain();

@@ -422,6 +422,36 @@ void Persistence::execute(const Op& op) {
   }
 }
 
+void Persistence::record(StoreChange change) {
+  struct Record {
+    Persistence& p;
+    void operator()(store::PutRetained& c) { p.put_retained(c.message); }
+    void operator()(store::EraseRetained& c) { p.erase_retained(c.topic); }
+    void operator()(store::PutSession& c) {
+      p.put_session(c.client_id, c.username, c.version, c.expiry_interval, c.disconnected_at);
+    }
+    void operator()(store::EraseSession& c) { p.erase_session(c.client_id); }
+    void operator()(store::PutSubscription& c) {
+      p.put_subscription(c.client_id, c.filter, c.options);
+    }
+    void operator()(store::EraseSubscription& c) { p.erase_subscription(c.client_id, c.filter); }
+    void operator()(store::PutQueued& c) {
+      p.put_queued(c.client_id, c.seq, c.message, c.qos, c.retain, c.subscription_ids);
+    }
+    void operator()(store::UpdateQueued& c) {
+      p.update_queued(c.client_id, c.seq, c.packet_id, c.stage);
+    }
+    void operator()(store::UpdateStage& c) { p.update_stage(c.client_id, c.packet_id, c.stage); }
+    void operator()(store::EraseQueued& c) { p.erase_queued(c.client_id, c.seq, c.message); }
+    void operator()(store::Release& c) { p.release(c.message); }
+    void operator()(store::PutInbound& c) { p.put_inbound(c.client_id, c.packet_id); }
+    void operator()(store::EraseInbound& c) { p.erase_inbound(c.client_id, c.packet_id); }
+    void operator()(store::PutWill& c) { p.put_will(c.client_id, c.message, c.delay); }
+    void operator()(store::EraseWill& c) { p.erase_will(c.client_id); }
+  };
+  std::visit(Record{*this}, change);
+}
+
 void Persistence::put_retained(const MessagePtr& message) {
   record(Op::PutRetained).message = message;
 }
@@ -563,8 +593,8 @@ void Persistence::erase_inbound(std::string_view client_id, std::uint16_t packet
   op.c = packet_id;
 }
 
-Persistence::Contents Persistence::load() {
-  Contents contents;
+StoredState Persistence::load() {
+  StoredState contents;
   sqlite::Database& d = *db_;
   sqlite::Statement s = d.prepare("SELECT packet, expires_at, local FROM retained");
   while (s.step()) {
@@ -617,7 +647,7 @@ Persistence::Contents Persistence::load() {
     const auto it = index.find(std::string(s.text(0)));
     const auto m = by_id.find(s.integer(2));
     if (it == index.end() || m == by_id.end() || !m->second) continue;  // expired meanwhile
-    QueuedMessage q;
+    StoredDelivery q;
     q.seq = static_cast<std::uint64_t>(s.integer(1));
     q.message = m->second;
     q.qos = static_cast<mqtt::QoS>(s.integer(3) & 3);

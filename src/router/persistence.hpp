@@ -25,6 +25,7 @@
 #include "mqtt/session_state.hpp"
 #include "mqtt/subscription_trie.hpp"
 #include "router/message.hpp"
+#include "router/stored.hpp"
 #include "sqlite/database.hpp"
 
 namespace psos::router {
@@ -38,38 +39,12 @@ class Persistence {
   Persistence(const Persistence&) = delete;
   Persistence& operator=(const Persistence&) = delete;
 
-  // ---- what was stored, read once at start ----
-  struct QueuedMessage {
-    std::uint64_t seq = 0;
-    MessagePtr message;
-    mqtt::QoS qos = mqtt::QoS::AtLeastOnce;
-    bool retain = false;
-    std::vector<std::uint32_t> subscription_ids;
-    std::uint16_t packet_id = 0;  // 0: not sent yet
-    mqtt::OutboundStage stage = mqtt::OutboundStage::AwaitingPuback;
-  };
-  struct StoredSession {
-    std::string client_id;
-    std::optional<std::string> username;
-    mqtt::Version version = mqtt::Version::v5;
-    std::uint32_t expiry_interval = 0;
-    std::int64_t disconnected_at = 0;  // unix seconds
-    std::vector<std::pair<std::string, mqtt::SubscriptionOptions>> subscriptions;
-    std::vector<QueuedMessage> queue;  // in seq order
-    std::vector<std::uint16_t> inbound_qos2;
-    // The will of a session that was connected when the broker stopped, or whose delayed will
-    // was not published yet (null: none).
-    MessagePtr will;
-    std::uint32_t will_delay = 0;
-  };
-  struct Contents {
-    std::vector<MessagePtr> retained;
-    std::vector<StoredSession> sessions;
-  };
-  // Reads the stored state; call before the first change.
-  Contents load();
+  // What was stored, read once at start, before the first change.
+  StoredState load();
 
   // ---- changes, recorded in order and written by commit() ----
+  // The broker state's changes (its Store actions), each one of the calls below.
+  void record(StoreChange change);
   void put_retained(const MessagePtr& message);
   void erase_retained(std::string_view topic);
   void put_session(std::string_view client_id, const std::optional<std::string>& username,

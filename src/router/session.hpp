@@ -1,11 +1,13 @@
-// One MQTT session on the router: what outlives a connection when the session is persistent
-// (subscriptions, QoS flows, queued messages) and the link to the connection while there is one.
+// One MQTT session on the broker: what outlives a connection when the session is persistent
+// (subscriptions, QoS flows, queued messages), and the link to its connection while there is one.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "mqtt/packets.hpp"
@@ -25,7 +27,8 @@ struct Delivery {
 };
 
 // The connection side of a connected session: a network connection (listeners/) or an
-// in-process service. The router calls it; it never calls back into the router synchronously.
+// in-process service (LocalClient). The broker state never calls it: the router's shell carries
+// out the broker's actions through it. It never calls back into the router synchronously.
 class Link {
  public:
   virtual ~Link() = default;
@@ -34,10 +37,19 @@ class Link {
   // Any other packet: CONNACK, acknowledgements, SUBACK, UNSUBACK, PINGRESP, DISCONNECT.
   virtual void send(const mqtt::Packet& packet) = 0;
   // Ends the connection once what was sent is written. The owner of the link then reports the
-  // loss with Router::connection_lost (with the will unless it was a normal DISCONNECT).
+  // loss with Router::connection_lost.
   virtual void close() = 0;
-  // Bytes handed to the link and not yet written: the router's measure of a slow consumer.
+  // Backpressure: stop reading from the connection (after the packet being handled) until
+  // resume(). Closing the link ends a pause too.
+  virtual void pause() = 0;
+  virtual void resume() = 0;
+
+  // What the broker state reads of a connection (it never writes through it):
+  // bytes handed to the link and not yet written, its measure of a slow consumer, ...
   virtual std::size_t backlog() const noexcept = 0;
+  // ... and when the connection last received bytes (keep alive; a paused link counts from its
+  // resumption, as it reads nothing on purpose meanwhile).
+  virtual Clock::time_point last_read() const noexcept = 0;
 };
 
 struct WillMessage {
@@ -62,15 +74,22 @@ struct Session {
   std::optional<WillMessage> will;
   Link* link = nullptr;            // null while disconnected
   bool normal_disconnect = false;  // a DISCONNECT without "with will" ended the connection
-  bool stored = false;             // kept in the router's Store (persistent, with --data)
+  bool stored = false;             // kept by the router's persistence (persistent, with --data)
   std::uint64_t next_seq = 1;
-  // A session of code in this node (a service, the control plane, the uplink): the only kind a
-  // local message (Message::local) is delivered to.
+  // A session of code in this node (a service, the control plane, the uplink), as its connect
+  // said: the only kind a local message (Message::local) is delivered to.
   bool in_process = false;
-  // Its connection stopped reading until sessions it published to drain (backpressure); no
-  // publisher waits for a paused session. `pauses` tells the current pause from earlier ones.
+  // Nothing received for this long closes the connection (1.5 x keep alive); 0: no limit.
+  std::chrono::milliseconds keep_alive_limit{0};
+
+  // Backpressure. A paused session's connection stopped reading until the sessions it published
+  // to drain; no publisher waits for a paused session. `pauses` tells the current pause from
+  // earlier ones; `awaited`: how many congested sessions the current pause still waits for.
   bool paused = false;
   std::uint64_t pauses = 0;
+  std::size_t awaited = 0;
+  // Publishers paused until this session drains: (publisher, its pause).
+  std::vector<std::pair<SessionId, std::uint64_t>> waiters;
 
   std::uint64_t dropped = 0;  // messages this session lost to limits (also counted router-wide)
   bool connected() const noexcept { return link != nullptr; }

@@ -1,4 +1,4 @@
-// The router's SQLite store (src/router/persist.*): what is recorded is what a reopened store
+// The router's SQLite store (src/router/persistence.*): what is recorded is what a reopened store
 // loads, transactions complete in order on the writer thread, changes merge within one.
 #include "router/persistence.hpp"
 
@@ -55,7 +55,7 @@ TEST_F(PersistenceTest, QueuedMessageSentInTheSameTransactionIsWrittenOnceAsSent
     EXPECT_EQ(store->commit(), 0u);  // no one to tell: written at once
   }
   auto store = open();
-  const Persistence::Contents contents = store->load();
+  const StoredState contents = store->load();
   ASSERT_EQ(contents.sessions.size(), 1u);
   const auto& s = contents.sessions[0];
   EXPECT_EQ(s.client_id, "c1");

@@ -1,0 +1,135 @@
+// What the router keeps with --data, as plain data between the broker state and Persistence:
+// the changes the broker asks to store (StoreChange, one of its actions) and what it finds stored
+// when it starts (StoredState).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "mqtt/packets.hpp"
+#include "mqtt/session_state.hpp"
+#include "mqtt/subscription_trie.hpp"
+#include "router/message.hpp"
+
+namespace psos::router {
+
+namespace store {
+
+struct PutRetained {
+  MessagePtr message;
+};
+struct EraseRetained {
+  std::string topic;
+};
+struct PutSession {
+  std::string client_id;
+  std::optional<std::string> username;
+  mqtt::Version version = mqtt::Version::v5;
+  std::uint32_t expiry_interval = 0;
+  std::int64_t disconnected_at = 0;  // unix seconds; 0: connected
+};
+// The session with its subscriptions, queue, received QoS 2 ids and will.
+struct EraseSession {
+  std::string client_id;
+};
+struct PutSubscription {
+  std::string client_id;
+  std::string filter;
+  mqtt::SubscriptionOptions options;
+};
+struct EraseSubscription {
+  std::string client_id;
+  std::string filter;
+};
+// A message queued for a session; one copy of a message is stored however many queues hold it.
+struct PutQueued {
+  std::string client_id;
+  std::uint64_t seq = 0;
+  MessagePtr message;
+  mqtt::QoS qos = mqtt::QoS::AtLeastOnce;
+  bool retain = false;
+  std::vector<std::uint32_t> subscription_ids;
+};
+// The queued message was sent with `packet_id`: its flow started.
+struct UpdateQueued {
+  std::string client_id;
+  std::uint64_t seq = 0;
+  std::uint16_t packet_id = 0;
+  mqtt::OutboundStage stage = mqtt::OutboundStage::AwaitingPuback;
+};
+// The flow moved on (PUBREC received: awaiting PUBCOMP).
+struct UpdateStage {
+  std::string client_id;
+  std::uint16_t packet_id = 0;
+  mqtt::OutboundStage stage = mqtt::OutboundStage::AwaitingPubcomp;
+};
+struct EraseQueued {
+  std::string client_id;
+  std::uint64_t seq = 0;
+  MessagePtr message;
+};
+// A message queued for a session that ended (EraseSession removed its queue entry).
+struct Release {
+  MessagePtr message;
+};
+struct PutInbound {
+  std::string client_id;
+  std::uint16_t packet_id = 0;
+};
+struct EraseInbound {
+  std::string client_id;
+  std::uint16_t packet_id = 0;
+};
+// The will a stored session holds (its delay counted from the loss of its connection).
+struct PutWill {
+  std::string client_id;
+  MessagePtr message;
+  std::uint32_t delay = 0;
+};
+struct EraseWill {
+  std::string client_id;
+};
+
+}  // namespace store
+
+using StoreChange =
+    std::variant<store::PutRetained, store::EraseRetained, store::PutSession, store::EraseSession,
+                 store::PutSubscription, store::EraseSubscription, store::PutQueued,
+                 store::UpdateQueued, store::UpdateStage, store::EraseQueued, store::Release,
+                 store::PutInbound, store::EraseInbound, store::PutWill, store::EraseWill>;
+
+struct StoredDelivery {
+  std::uint64_t seq = 0;
+  MessagePtr message;
+  mqtt::QoS qos = mqtt::QoS::AtLeastOnce;
+  bool retain = false;
+  std::vector<std::uint32_t> subscription_ids;
+  std::uint16_t packet_id = 0;  // 0: not sent yet
+  mqtt::OutboundStage stage = mqtt::OutboundStage::AwaitingPuback;
+};
+
+struct StoredSession {
+  std::string client_id;
+  std::optional<std::string> username;
+  mqtt::Version version = mqtt::Version::v5;
+  std::uint32_t expiry_interval = 0;
+  std::int64_t disconnected_at = 0;  // unix seconds; 0: connected when the broker stopped
+  std::vector<std::pair<std::string, mqtt::SubscriptionOptions>> subscriptions;
+  std::vector<StoredDelivery> queue;  // in seq order
+  std::vector<std::uint16_t> inbound_qos2;
+  // The will of a session that was connected when the broker stopped, or whose delayed will
+  // was not published yet (null: none).
+  MessagePtr will;
+  std::uint32_t will_delay = 0;
+};
+
+struct StoredState {
+  std::vector<MessagePtr> retained;
+  std::vector<StoredSession> sessions;
+};
+
+}  // namespace psos::router
