@@ -220,7 +220,7 @@ Router::Router(asio::any_io_executor executor, RouterOptions options)
 Router::~Router() {
   shutdown();
   // The store may outlive the router (RouterOptions holds it): its last sync must not call back.
-  if (persistence_ != nullptr) persistence_->stop_notifying();
+  if (shell_->persistence != nullptr) shell_->persistence->stop_notifying();
 }
 
 void Router::shutdown() {

@@ -10,6 +10,8 @@
 #include <filesystem>
 #include <random>
 
+#include "router/router.hpp"
+
 namespace psos::router {
 namespace {
 
@@ -155,6 +157,24 @@ TEST_F(PersistenceTest, EndedSessionsMessagesAreNotMistakenForNewOnes) {
     ASSERT_EQ(s.queue.size(), 1u) << s.client_id;
     EXPECT_EQ(s.queue[0].message->payload, "new payload " + s.client_id.substr(3));
   }
+}
+
+// RouterOptions shares the store, so it may outlive the router: what it writes after the router
+// is gone (its last sync) must not call back into it (under asan a use after free otherwise).
+TEST_F(PersistenceTest, AStoreThatOutlivesItsRouterDoesNotCallIt) {
+  boost::asio::io_context io;
+  std::shared_ptr<Persistence> store = open();
+  {
+    RouterOptions options;
+    options.sys_interval_seconds = 0;
+    options.persistence = store;
+    Router router(io.get_executor(), options);
+  }
+  store->put_retained(message("r/1", "after the router"));
+  (void)store->commit();
+  store->sync();
+  io.run();
+  EXPECT_EQ(store->commits(), 1u);
 }
 
 }  // namespace
