@@ -11,11 +11,11 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <fstream>
 
+#include "bridge/uplink.hpp"
 #include "control/agent_impl.hpp"
 #include "control/reply.hpp"
 #include "mqtt/topic.hpp"
 #include "router/router.hpp"
-#include "router/uplink.hpp"
 #include "script/script.hpp"
 #include "system/arguments.hpp"
 
@@ -58,7 +58,7 @@ std::int64_t Agent::Impl::now_ms() const {
 }
 
 bool Agent::Impl::uplink_connected() {
-  router::Uplink* uplink = node.uplink();
+  bridge::Uplink* uplink = node.uplink();
   return uplink == nullptr || uplink->client().state() == client::State::Connected;
 }
 
@@ -194,7 +194,7 @@ json Agent::Impl::metrics_json() {
   const router::Router& r = node.router();
   const router::RouterStats& rs = r.stats();
   json uplink = nullptr;
-  if (router::Uplink* u = node.uplink())
+  if (bridge::Uplink* u = node.uplink())
     uplink = {{"connected", u->client().state() == client::State::Connected},
               {"queued", u->client().queued()},
               {"reconnects", u->client().reconnects()}};

@@ -4,19 +4,13 @@
 #include <exception>
 #include <vector>
 
+#include "bridge/forward.hpp"
 #include "client/client.hpp"
 #include "modules/builtin.hpp"
 #include "modules/context.hpp"
 #include "mqtt/topic.hpp"
 
 namespace psos::modules {
-
-namespace {
-// The user property a bridge adds to each message it forwards, with its client id as the value.
-// A bridge forwards nothing that already carries its own: a message that went round a cycle of
-// bridges and brokers stops when it meets a bridge it passed through.
-constexpr const char* kVia = "psos-bridge";
-}  // namespace
 
 ModuleSpec bridge_spec() {
   return {
@@ -29,8 +23,8 @@ ModuleSpec bridge_spec() {
           "sent back out, and the reverse (No Local on both sides), so two bridges cannot loop a "
           "message; each forwarded message gets a \"psos-bridge\" user property with the "
           "bridge's client id, and a bridge forwards nothing that already carries its own, "
-          "which ends a message going round a cycle of bridges. local/ topics are never "
-          "forwarded.",
+          "which ends a message going round a cycle of bridges (the uplink does the same, "
+          "with the node's id). local/ topics are never forwarded.",
       .params =
           {
               {.name = "broker",
@@ -68,35 +62,20 @@ namespace {
 
 namespace asio = boost::asio;
 
-bool carries(const std::vector<std::pair<std::string, std::string>>& properties,
-             const std::string& id) {
-  for (const auto& [key, value] : properties)
-    if (key == kVia && value == id) return true;
-  return false;
-}
-
-// `$share/g/f` gets the prefix on its filter part: `$share/g/<prefix>f`.
-std::string remote_filter(const std::string& prefix, const std::string& filter) {
-  const mqtt::SharedFilter shared = mqtt::split_shared(filter);
-  if (shared.group.empty()) return prefix + filter;
-  return "$share/" + std::string(shared.group) + "/" + prefix + std::string(shared.filter);
-}
-
-// What comes in from the broker: the subscriptions of topics_in, each with its v5 Subscription
-// Identifier, and the way back into the node.
+// What comes in from the broker: the subscriptions of topics_in, and the way back into the
+// node; the Forwarder (bridge/forward.hpp) decides what crosses, in both directions.
 class Inbound {
  public:
-  Inbound(Context& ctx, std::string id, std::string prefix, mqtt::QoS qos)
-      : ctx_(ctx), id_(std::move(id)), prefix_(std::move(prefix)), qos_(qos) {}
+  Inbound(Context& ctx, bridge::Forwarder& forwarder, mqtt::QoS qos)
+      : ctx_(ctx), forwarder_(forwarder), qos_(qos) {}
 
   void subscribe(client::Client& client, const std::string& filter) {
-    const std::string remote = remote_filter(prefix_, filter);
+    const std::string remote = forwarder_.remote_filter(filter);
     client::SubscribeOptions o;
     o.qos = qos_;
     o.no_local = true;             // what this bridge sent out does not come back
     o.retain_as_published = true;  // a retained message stays retained on this node
-    o.subscription_identifier = static_cast<std::uint32_t>(filters_.size() + 1);
-    filters_.push_back(remote);
+    o.subscription_identifier = forwarder_.add(remote);
     client.subscribe(remote, o, [this, remote](client::error_code ec, client::Subscription s) {
       s.close();  // messages arrive through on_message(), one copy each
       if (ec && ec != client::make_error_code(client::Errc::Stopped))
@@ -105,32 +84,14 @@ class Inbound {
   }
 
   void on_message(const client::Message& m) {
-    // A broker may send one copy per matching subscription (Mosquitto does): take the copy of
-    // the first filter that matches, drop the others and what matches none (a subscription
-    // left in the broker's session by an earlier configuration).
-    std::uint32_t first = 0;
-    for (std::size_t i = 0; i < filters_.size() && first == 0; ++i) {
-      const mqtt::SharedFilter shared = mqtt::split_shared(filters_[i]);
-      if (mqtt::topic_matches(shared.filter, m.topic)) first = static_cast<std::uint32_t>(i + 1);
-    }
-    const auto& ids = m.subscription_identifiers;
-    if (first == 0 || (!ids.empty() && std::find(ids.begin(), ids.end(), first) == ids.end()))
-      return;
-    if (!m.topic.starts_with(prefix_) || m.topic.size() == prefix_.size()) return;
-    if (carries(m.user_properties, id_)) return;
-    router::Message in = m;
-    in.topic.erase(0, prefix_.size());
-    in.user_properties.emplace_back(kVia, id_);
     // Published as the service: its own No Local subscriptions (topics) do not see it.
-    ctx_.publish(std::move(in));
+    if (auto in = forwarder_.incoming(m, router::Clock::now())) ctx_.publish(std::move(*in));
   }
 
  private:
   Context& ctx_;
-  std::string id_;
-  std::string prefix_;
+  bridge::Forwarder& forwarder_;
   mqtt::QoS qos_;
-  std::vector<std::string> filters_;
 };
 
 }  // namespace
@@ -163,7 +124,8 @@ asio::awaitable<void> run_bridge(Context& ctx) {
     else if (s == client::State::Disconnected)
       ctx.log().warn("{}: {}", where, why);
   });
-  Inbound inbound(ctx, id, prefix, qos);
+  bridge::Forwarder forwarder(id, prefix, /*v5=*/true);
+  Inbound inbound(ctx, forwarder, qos);
   client.on_message([&inbound](const client::MessagePtr& m) { inbound.on_message(*m); });
   for (const std::string& filter : p.texts("topics_in"))
     inbound.subscribe(client, filter);
@@ -171,24 +133,17 @@ asio::awaitable<void> run_bridge(Context& ctx) {
 
   for (const std::string& filter : p.texts("topics"))
     ctx.subscribe(filter);  // No Local: what the bridge brings in is not sent back
-  std::uint64_t refused = 0;
   std::exception_ptr ended;
   try {
     while (true) {
       const router::MessagePtr m = co_await ctx.next();
-      if (m->local || carries(m->user_properties, id)) continue;
-      // Sent with what is left of its expiry interval (spec 3.3.2.3.3).
-      client::Message out = *m;
-      out.topic.insert(0, prefix);
-      out.qos = qos;
-      out.message_expiry_interval = m->remaining_expiry(router::Clock::now());
-      out.user_properties.emplace_back(kVia, id);
-      client.publish(std::move(out), [&ctx, &refused, where](client::error_code ec) {
+      std::optional<client::Message> out = forwarder.outgoing(*m, qos, router::Clock::now());
+      if (!out) continue;
+      client.publish(std::move(*out), [&ctx, &forwarder, where](client::error_code ec) {
         if (!ec || ec == client::make_error_code(client::Errc::Stopped)) return;
-        // Said once, then every thousandth time, so that a full queue does not flood the log.
-        if (++refused == 1 || refused % 1000 == 0)
+        if (forwarder.refused(router::Clock::now()))
           ctx.log().warn("a message could not be forwarded to {}: {} ({} so far)", where,
-                         ec.message(), refused);
+                         ec.message(), forwarder.stats().refused);
       });
     }
   } catch (...) {

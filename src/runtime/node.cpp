@@ -14,11 +14,11 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "bridge/uplink.hpp"
 #include "listeners/listener_set.hpp"
 #include "modules/module.hpp"
 #include "router/persistence.hpp"
 #include "router/router.hpp"
-#include "router/uplink.hpp"
 #include "runtime/service.hpp"
 
 namespace psos::runtime {
@@ -65,7 +65,7 @@ struct Node::Impl {
   std::filesystem::path state_dir;
   std::unique_ptr<router::Router> router;
   std::unique_ptr<listeners::ListenerSet> listeners;
-  std::unique_ptr<router::Uplink> uplink;
+  std::unique_ptr<bridge::Uplink> uplink;
   std::vector<Slot> slots;  // start order
   std::vector<std::string> listen_urls;
   std::string uplink_text = "none";
@@ -213,7 +213,7 @@ router::Router& Node::router() noexcept {
   return *impl_->router;
 }
 
-router::Uplink* Node::uplink() noexcept {
+bridge::Uplink* Node::uplink() noexcept {
   return impl_->uplink.get();
 }
 
@@ -305,7 +305,7 @@ std::string Node::start() {
     }
     if (n.options.uplink_url) n.uplink_text = parsed.url.to_string();
     if (!n.options.data_dir.empty()) co.data_dir = (n.options.data_dir / "uplink").string();
-    n.uplink = std::make_unique<router::Uplink>(*n.router, n.executor, std::move(co));
+    n.uplink = std::make_unique<bridge::Uplink>(*n.router, n.executor, std::move(co));
     n.uplink->client().on_state([&n](client::State s, const std::string& why) {
       if (s == client::State::Connected) {
         spdlog::info("uplink connected to {}", n.uplink_text);

@@ -19,8 +19,10 @@
 
 namespace psos::router {
 class Router;
-class Uplink;
 }  // namespace psos::router
+namespace psos::bridge {
+class Uplink;
+}  // namespace psos::bridge
 
 namespace psos::runtime {
 
@@ -90,7 +92,7 @@ class Node {
   boost::asio::any_io_executor executor() const noexcept;
   router::Router& router() noexcept;
   // nullptr when the node has no uplink.
-  router::Uplink* uplink() noexcept;
+  bridge::Uplink* uplink() noexcept;
   // "lan (mqtt://...)", a URL, or "none".
   const std::string& uplink_name() const noexcept;
 

@@ -1,19 +1,11 @@
 # Unit tests of src/router: the broker state driven directly (packets and timer events in,
 # actions out), the router's Asio shell (real timers, recording links), the in-process session,
-# retained messages and the session store; the uplink (src/router/uplink.cpp)
-# joined to a real Mosquitto or psos broker child process; security/ mirrors src/router/security.
+# retained messages and the session store; security/ mirrors src/router/security.
 add_executable(psos_router_tests ${CMAKE_CURRENT_LIST_DIR}/broker_test.cpp
   ${CMAKE_CURRENT_LIST_DIR}/router_test.cpp
   ${CMAKE_CURRENT_LIST_DIR}/local_client_test.cpp ${CMAKE_CURRENT_LIST_DIR}/persistence_test.cpp
   ${CMAKE_CURRENT_LIST_DIR}/retained_test.cpp)
 target_link_libraries(psos_router_tests PRIVATE psos_router psos_warnings GTest::gtest GTest::gtest_main)
 gtest_discover_tests(psos_router_tests DISCOVERY_TIMEOUT 60 PROPERTIES TIMEOUT 30)
-
-add_executable(psos_uplink_tests ${CMAKE_CURRENT_LIST_DIR}/uplink_test.cpp)
-target_include_directories(psos_uplink_tests PRIVATE ${CMAKE_CURRENT_LIST_DIR}/../client)
-target_link_libraries(psos_uplink_tests PRIVATE psos_router psos_warnings GTest::gtest GTest::gtest_main)
-target_compile_definitions(psos_uplink_tests PRIVATE PSOS_BINARY="$<TARGET_FILE:psos>")
-add_dependencies(psos_uplink_tests psos)
-gtest_discover_tests(psos_uplink_tests DISCOVERY_TIMEOUT 60 PROPERTIES TIMEOUT 60)
 
 include(${CMAKE_CURRENT_LIST_DIR}/security/tests.cmake)

@@ -1,7 +1,7 @@
 // The uplink against real brokers (Mosquitto, psos broker; MQTT v5 and v3.1.1): local and remote
 // messages reach local subscribers exactly once, local/ stays local, overlapping subscriptions
 // do not duplicate, and local delivery goes on while the broker is down.
-#include "router/uplink.hpp"
+#include "bridge/uplink.hpp"
 
 #include <gtest/gtest.h>
 #include <spdlog/spdlog.h>
@@ -13,8 +13,14 @@
 
 #include "brokers.hpp"
 
-namespace psos::router {
+namespace psos::bridge {
 namespace {
+
+using router::Delivery;
+using router::LocalClient;
+using router::MessagePtr;
+using router::Router;
+using router::RouterOptions;
 
 using namespace std::chrono_literals;
 using client::test::Broker;
@@ -189,4 +195,4 @@ INSTANTIATE_TEST_SUITE_P(Brokers, UplinkTest,
                          name_of);
 
 }  // namespace
-}  // namespace psos::router
+}  // namespace psos::bridge
