@@ -160,6 +160,9 @@ class Connection final : public router::Link, public std::enable_shared_from_thi
   bool closing_ = false;      // flush what is queued, then close
   bool reader_done_ = false;
   bool paused_ = false;  // the reader waits for congested subscribers (Link::pause)
+  // The backlog passed the congestion mark: tell the router once it is below half of it (the
+  // broker's low-water mark, Broker::drained_enough).
+  bool drain_owed_ = false;
   bool writer_running_ = false;
   std::size_t read_size_ = kFirstReadChunk;
   Clock::time_point last_read_{};
@@ -449,7 +452,7 @@ asio::awaitable<void> Connection::write_loop() {
     if (transaction != 0) co_await router_.wait_durable(transaction);
     const auto ec = co_await stream_->write(asio::buffer(writing));
     router_.stats().bytes_sent += writing.size();
-    const bool was_congested = in_write_ + out_.size() > congestion;
+    if (in_write_ + out_.size() > congestion) drain_owed_ = true;
     in_write_ = 0;
     writing.clear();
     if (ec) {
@@ -457,7 +460,10 @@ asio::awaitable<void> Connection::write_loop() {
       out_.clear();
       break;
     }
-    if (was_congested && out_.size() <= congestion && connected_) router_.link_drained(session_);
+    if (drain_owed_ && out_.size() <= congestion / 2 && connected_) {
+      drain_owed_ = false;
+      router_.link_drained(session_);
+    }
   }
   // Let the reader see the end (a DISCONNECT or protocol error closed the connection).
   if (!reader_done_) co_await stream_->close();

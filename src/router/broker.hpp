@@ -217,8 +217,10 @@ class Broker {
   void abandon_flow(Session& s, std::uint16_t packet_id, Actions& out);
   // flow_control.cpp
   bool congested(const Session& s) const noexcept;
+  // Low-water mark: publishers waiting for `s` resume once this holds (hysteresis).
+  bool drained_enough(const Session& s) const noexcept;
   void pause(Session& publisher, Waits& waits, Actions& out);
-  // Resumes the publishers waiting for `s` once it is not congested (or `force`: it is gone).
+  // Resumes the publishers waiting for `s` once it drained enough (or `force`: it is gone).
   void release_waiters(Session& s, bool force, Actions& out);
   // keep_alive.cpp
   void on_pingreq(Session& s, Actions& out);

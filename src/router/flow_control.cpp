@@ -12,6 +12,16 @@ bool Broker::congested(const Session& s) const noexcept {
                                s.outbound.pending() > options_.limits.max_queued_messages / 2);
 }
 
+bool Broker::drained_enough(const Session& s) const noexcept {
+  // Half the bytes and a quarter of the queue: well below congestion, so that resumed
+  // publishers feed it for a while before it congests again. Resuming them as soon as it is
+  // one message below (one threshold for both) had every paused publisher read one PUBLISH,
+  // answer one PUBACK in a write of its own and pause again: with a libmosquitto subscriber
+  // (Receive Maximum 20) fan-in 16->1 QoS 1 cost 8.6 us of broker CPU per message.
+  return s.link == nullptr || (s.link->backlog() <= options_.limits.congestion_bytes / 2 &&
+                               s.outbound.pending() <= options_.limits.max_queued_messages / 4);
+}
+
 void Broker::pause(Session& publisher, Waits& waits, Actions& out) {
   std::sort(waits.congested.begin(), waits.congested.end());
   waits.congested.erase(std::unique(waits.congested.begin(), waits.congested.end()),
@@ -34,7 +44,7 @@ void Broker::drained(SessionId id, Actions& out) {
 }
 
 void Broker::release_waiters(Session& s, bool force, Actions& out) {
-  if (s.waiters.empty() || (!force && congested(s))) return;
+  if (s.waiters.empty() || (!force && !drained_enough(s))) return;
   const auto waiters = std::move(s.waiters);
   s.waiters.clear();
   for (const auto& [id, pause] : waiters) {

@@ -668,6 +668,27 @@ TEST_F(BackpressureTest, ASlowSubscriberPausesItsPublisherUntilItDrains) {
   EXPECT_EQ(sub_link.publishes.size(), 4u);
 }
 
+// Hysteresis: congested past max_queued_messages / 2 queued, drained at a quarter. Resuming at
+// one below had every paused publisher read one PUBLISH and pause again (fan-in thrash).
+TEST_F(BackpressureTest, APausedPublisherResumesOnlyOnceTheQueueIsWellBelowCongestion) {
+  options.limits.max_queued_messages = 8;  // congested past 4 queued, drained at 2
+  RecordingLink sub_link, pub_link;
+  const SessionId sub = connect(sub_link, "sub", {.receive_maximum = 1});
+  subscribe(sub, sub_link, "t", QoS::AtLeastOnce);
+  const SessionId pub = connect(pub_link, "pub");
+  EXPECT_TRUE(flood(pub, pub_link, "t", 6));  // 1 in flight, 5 queued
+  ASSERT_TRUE(pub_link.paused);
+  const auto ack_next = [&] {
+    handle(sub, sub_link, mqtt::Puback{.packet_id = sub_link.publishes.back().packet_id});
+  };
+  ack_next();  // 4 queued: no longer congested, not drained either
+  EXPECT_TRUE(pub_link.paused);
+  ack_next();  // 3
+  EXPECT_TRUE(pub_link.paused);
+  ack_next();  // 2: drained
+  EXPECT_FALSE(pub_link.paused);
+}
+
 TEST_F(BackpressureTest, APublisherNeverWaitsForItsOwnSubscription) {
   // It would stop reading the very PUBACKs that drain its queue: a self-deadlock.
   RecordingLink link;
