@@ -10,7 +10,8 @@ const S = {
   ws: null,
   stats: {},
   selectedTopic: null,
-  expanded: new Set(['']),
+  expanded: new Set(),
+  collapsed: new Set(),
   treeFilter: '',
   sparkField: new Map(), // topic -> field name
   logFilter: { level: 'info', service: '' },
@@ -244,25 +245,56 @@ function drawMap(root) {
   const canvas = document.getElementById('map-canvas');
   const nodes = [...S.nodes.values()].filter((n) => n.state || n.info);
   if (!nodes.length) { canvas.replaceChildren(el('p', { class: 'muted' }, 'No node on the broker yet: nodes appear when they publish their $state.')); return; }
-  const W = 230, GAP = 70, PILL = 24, HEAD = 46;
+  const W = 230, GAP = 70, VGAP = 28, PILL = 24, HEAD = 46;
   const width = Math.max(320, document.getElementById('map').clientWidth - 26);
   const cols = Math.max(1, Math.floor((width + GAP) / (W + GAP)));
+  const height = (n) => HEAD + services(n).length * (PILL + 6) + 4;
+  // Layers by data flow: a node goes one column right of the nodes that publish to it, so most
+  // edges run left to right between neighbours. When the layers do not fit the width (a
+  // phone), the nodes wrap in that order instead.
+  const all = edges();
+  const rank = new Map(nodes.map((n) => [n.id, 0]));
+  for (let pass = 0; pass < nodes.length; pass++) {
+    let moved = false;
+    for (const e of all) {
+      if (e.from.node === e.to.node || !rank.has(e.from.node) || !rank.has(e.to.node)) continue;
+      const r = rank.get(e.from.node) + 1;
+      if (r > rank.get(e.to.node) && r < nodes.length) { rank.set(e.to.node, r); moved = true; }
+    }
+    if (!moved) break;
+  }
+  nodes.sort((a, b) => rank.get(a.id) - rank.get(b.id) || a.id.localeCompare(b.id));
+  const layers = [...new Set(nodes.map((n) => rank.get(n.id)))];
+  const place = new Map(); // id -> {x, y}
+  let totalW = 0, totalH = 0;
+  if (layers.length <= cols) {
+    layers.forEach((r, c) => {
+      let y = 20;
+      for (const n of nodes.filter((m) => rank.get(m.id) === r)) {
+        place.set(n.id, { x: 20 + c * (W + GAP), y });
+        y += height(n) + VGAP;
+      }
+      totalH = Math.max(totalH, y);
+    });
+    totalW = layers.length * (W + GAP) - GAP + 40;
+  } else {
+    let y = 20;
+    for (let i = 0; i < nodes.length; i += cols) {
+      const row = nodes.slice(i, i + cols);
+      row.forEach((n, c) => place.set(n.id, { x: 20 + c * (W + GAP), y }));
+      y += Math.max(...row.map(height)) + VGAP + 20;
+    }
+    totalH = y;
+    totalW = Math.min(nodes.length, cols) * (W + GAP) - GAP + 40;
+  }
   const pos = new Map();
-  const rowHeights = [];
-  nodes.forEach((n, i) => {
-    const r = Math.floor(i / cols);
-    rowHeights[r] = Math.max(rowHeights[r] || 0, HEAD + services(n).length * (PILL + 6) + 10);
-  });
-  const rowY = [20];
-  for (let r = 1; r < rowHeights.length; r++) rowY[r] = rowY[r - 1] + rowHeights[r - 1] + GAP;
-  const totalW = Math.min(nodes.length, cols) * (W + GAP) - GAP + 40;
-  const totalH = rowY[rowY.length - 1] + rowHeights[rowHeights.length - 1] + 20;
   const g = svg('svg', { width: totalW, height: totalH, viewBox: `0 0 ${totalW} ${totalH}`, role: 'img', 'aria-label': 'system map' });
   const now = Date.now();
-  const edgeLayer = svg('g', {});
+  const edgeLayer = svg('g', {}); // between nodes: beneath them
   const nodeLayer = svg('g', {});
-  nodes.forEach((n, i) => {
-    const x = 20 + (i % cols) * (W + GAP), y = rowY[Math.floor(i / cols)];
+  const loopLayer = svg('g', {}); // inside a node: above it
+  nodes.forEach((n) => {
+    const { x, y } = place.get(n.id);
     const h = HEAD + services(n).length * (PILL + 6) + 4;
     const state = n.state || 'unknown';
     const info = n.info || {};
@@ -295,15 +327,15 @@ function drawMap(root) {
       const x = a.x + a.w, bulge = Math.min(a.right - x - 6, 20 + Math.abs(b.y - a.y) / 4);
       d = `M${x},${a.y} C${x + bulge},${a.y} ${x + bulge},${b.y} ${x},${b.y}`;
     } else {
-      const x1 = a.x + a.w, x2 = b.x, dx = Math.max(60, Math.abs(x2 - x1) / 2);
+      const x1 = a.right, x2 = b.x - 12, dx = Math.max(60, Math.abs(x2 - x1) / 2);
       d = `M${x1},${a.y} C${x1 + dx},${a.y} ${x2 - dx},${b.y} ${x2},${b.y}`;
     }
-    edgeLayer.append(svg('path', {
-      class: 'edge' + (e.local ? ' local' : '') + (e.rate > 0 ? '' : ' idle'), d, 'stroke-width': width,
+    (a.node === b.node ? loopLayer : edgeLayer).append(svg('path', {
+      class: 'edge' + (e.local ? ' local' : e.rate > 0 ? '' : ' idle'), d, 'stroke-width': width,
       'data-from': e.from.node + '/' + e.from.s.name, 'data-to': e.to.node + '/' + e.to.s.name, 'data-topic': e.topic,
-    }, svg('title', {}, `${e.topic}: ${rate(e.rate)}`)));
+    }, svg('title', {}, `${e.topic}: ${e.local ? 'inside the node' : rate(e.rate)}`)));
   }
-  g.append(nodeLayer, edgeLayer);
+  g.append(edgeLayer, nodeLayer, loopLayer);
   canvas.replaceChildren(g);
 }
 
@@ -315,13 +347,19 @@ function chart(title, points, format) {
   const box = el('div', { class: 'chart', 'data-chart': title },
     el('div', { class: 'label' }, el('span', {}, title), el('span', { class: 'value' }, last === null ? '-' : format(last))));
   const s = svg('svg', { viewBox: `0 0 ${W} ${H}`, preserveAspectRatio: 'none' });
+  let range = null;
   if (points.length > 1) {
     const t0 = points[0][0], t1 = points[points.length - 1][0] || t0 + 1;
-    const max = Math.max(...points.map((p) => p[1]), 1e-9);
-    const xy = points.map(([t, v]) => `${((t - t0) / Math.max(1, t1 - t0)) * W},${H - 2 - (v / max) * (H - 6)}`);
+    // From zero for rates and percentages would flatten memory: scaled to the window's range.
+    const values = points.map((p) => p[1]);
+    const min = Math.min(...values), max = Math.max(...values);
+    const span = max - min || Math.max(1e-9, Math.abs(max));
+    const xy = points.map(([t, v]) => `${((t - t0) / Math.max(1, t1 - t0)) * W},${H - 6 - ((v - min) / span) * (H - 12)}`);
+    range = el('div', { class: 'range' }, `${format(min)} – ${format(max)}`);
     s.append(svg('polyline', { points: xy.join(' '), 'vector-effect': 'non-scaling-stroke' }));
   }
   box.append(s);
+  if (range) box.append(range);
   return box;
 }
 function messageRates(metrics) {
@@ -549,12 +587,16 @@ function drawTree() {
   const tree = buildTree();
   const filtering = S.treeFilter !== '';
   const list = (node) => el('ul', {}, [...node.children.values()].sort((a, b) => a.name.localeCompare(b.name)).map((c) => {
-    const open = filtering || S.expanded.has(c.path);
+    // The first level starts open while the tree is small; a click opens or closes any level.
+    const open = filtering || S.expanded.has(c.path) ||
+      (!S.collapsed.has(c.path) && !c.path.includes('/') && S.topics.size <= 200);
     const hasKids = c.children.size > 0;
     const t = c.topic;
     const row = el('div', { class: 'row' + (S.selectedTopic === c.path ? ' selected' : '') + (t && t.changed ? ' flash' : ''), 'data-topic': c.path,
       onclick: () => {
-        if (hasKids) { if (S.expanded.has(c.path)) S.expanded.delete(c.path); else S.expanded.add(c.path); }
+        if (hasKids) {
+          if (open) { S.expanded.delete(c.path); S.collapsed.add(c.path); } else { S.collapsed.delete(c.path); S.expanded.add(c.path); }
+        }
         if (t) { S.selectedTopic = c.path; const f = document.querySelector('#publish input[name=topic]'); if (f) f.value = c.path; }
         dirty.topics = true; schedule();
       } },

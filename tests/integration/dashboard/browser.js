@@ -12,6 +12,16 @@ const SYSTEM = process.env.SYSTEM;
 const SHOTS = process.env.SHOTS;
 
 function ok(name) { console.log('ok ' + name); }
+// The whole page in one picture: the viewport grown to the page (a full-page capture would
+// repeat the sticky header), then put back.
+async function shoot(page, name) {
+  const size = page.viewportSize();
+  const height = await page.evaluate(() => document.documentElement.scrollHeight);
+  await page.setViewportSize({ width: size.width, height: Math.min(Math.max(height, size.height), 4000) });
+  await page.waitForTimeout(300);
+  await page.screenshot({ path: path.join(SHOTS, name) });
+  await page.setViewportSize(size);
+}
 function fail(message) { throw new Error(message); }
 
 async function main() {
@@ -37,7 +47,7 @@ async function main() {
     if (await page.locator('path.edge.local').count() !== 1) fail('the local/ edge is not drawn as local');
     ok('map shows three nodes ready and the expected edges');
     await page.waitForTimeout(1200); // the rates of a second are in
-    await page.screenshot({ path: path.join(SHOTS, 'map.png'), fullPage: true });
+    await shoot(page, 'map.png');
 
     // Topics: a message published with mosquitto_pub is in the tree within a second.
     await page.goto(URL + '/#/topics');
@@ -67,7 +77,7 @@ async function main() {
     await page.locator('.tree [data-topic="dash/from/page"]').waitFor({ timeout: 3000 });
     ok('publish form');
     await page.fill('#topic-filter', '');
-    await page.screenshot({ path: path.join(SHOTS, 'topics.png'), fullPage: true });
+    await shoot(page, 'topics.png');
 
     // A node: restart a service from its services table.
     await page.goto(URL + `/#/node/${SYSTEM}/gw`);
@@ -97,7 +107,7 @@ async function main() {
     }, null, { timeout: 10000 });
     ok('function call form');
     await page.locator('[data-chart="CPU"] polyline').waitFor({ timeout: 10000 });
-    await page.screenshot({ path: path.join(SHOTS, 'node.png'), fullPage: true });
+    await shoot(page, 'node.png');
 
     // A phone-sized screen.
     const phone = await browser.newPage({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2 });
@@ -105,10 +115,10 @@ async function main() {
     await phone.locator(`.map-node[data-node="${SYSTEM}/gw"]`).waitFor();
     const overflow = await phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     if (overflow > 0) fail(`the map is ${overflow} px wider than a phone`);
-    await phone.screenshot({ path: path.join(SHOTS, 'phone-map.png'), fullPage: true });
+    await shoot(phone, 'phone-map.png');
     await phone.goto(URL + `/#/node/${SYSTEM}/gw`);
     await phone.locator('#services tr[data-service="echo"]').waitFor();
-    await phone.screenshot({ path: path.join(SHOTS, 'phone-node.png') });
+    await shoot(phone, 'phone-node.png');
     ok('phone-sized screen');
 
     // A node killed turns lost on the map.
@@ -117,7 +127,7 @@ async function main() {
     process.kill(Number(process.env.KILL_PID), 'SIGKILL');
     await page.locator(`.map-node[data-node="${SYSTEM}/e02"][data-state="lost"]`).waitFor({ timeout: 10000 });
     ok('a node killed turns lost on the map');
-    await page.screenshot({ path: path.join(SHOTS, 'map-lost.png'), fullPage: true });
+    await shoot(page, 'map-lost.png');
 
     if (errors.length) fail('errors in the page:\n' + errors.join('\n'));
     ok('no error in the page');
