@@ -30,7 +30,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     input = b == std::string_view::npos ? std::string_view() : input.substr(b + 1);
     std::string topic(head.substr(head.empty() ? 0 : 1));
     if (!head.empty() && (head[0] & 0x80) != 0)
-      topic = "psos/s/" + topic + "/" + std::string(kKinds[head[0] % 5]);
+      topic =
+          "psos/s/" + topic + "/" + std::string(kKinds[static_cast<unsigned char>(head[0]) % 5]);
     model.apply(topic, payload, !head.empty() && (head[0] & 0x40) != 0, now);
     now += 300;
     if (!head.empty() && (head[0] & 0x20) != 0) model.tick(now);

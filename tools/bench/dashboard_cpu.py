@@ -35,7 +35,8 @@ def cpu_seconds(pid):
 
 
 def start_dashboard(processes, psos, url):
-    proc = processes.start([psos, "dashboard", "--broker", url, "--listen", "http://127.0.0.1:0"])
+    proc = processes.start([psos, "dashboard", "--broker", url, "--listen", "http://127.0.0.1:0"],
+                           text=True)
     line = proc.stdout.readline().strip()
     if not line.startswith("psos dashboard: serving "):
         raise RuntimeError("psos dashboard did not start: " + line + proc.stderr.read())
@@ -78,7 +79,7 @@ def run_once(psos, rate, seconds, with_dashboard):
         load = processes.start([psos, "bench", "--broker", url, "--pub", "10", "--sub", "1",
                                 "--topic", "bench/%i", "--sub-topic", "bench/#",
                                 "--rate", str(rate / 10), "--duration", str(seconds),
-                                "--drain", "1", "--json", "--quiet"])
+                                "--drain", "1", "--json", "--quiet"], text=True)
         time.sleep(1.0)  # connections made, publishing started
         b0 = cpu_seconds(mosq.proc.pid)
         d0 = cpu_seconds(dash.pid) if dash else 0
