@@ -14,6 +14,7 @@ const S = {
   collapsed: new Set(),
   treeFilter: '',
   sparkField: new Map(), // topic -> field name
+  structure: 0,          // bumped when a node's state or $info changes: the map is redrawn
   logFilter: { level: 'info', service: '' },
 };
 const HISTORY = 60;
@@ -125,12 +126,14 @@ function onFrame(f) {
     S.nodes.clear();
     for (const n of f.snapshot) S.nodes.set(n.id, { ...n, latest: n.metrics.length ? n.metrics[n.metrics.length - 1] : null });
     dirty.map = dirty.node = dirty.charts = true;
+    S.structure++;
   }
   for (const e of f.events || []) {
     if (e.type === 'node') {
       const old = S.nodes.get(e.node.id) || { metrics: [], logs: [] };
       S.nodes.set(e.node.id, { ...old, id: e.node.id, state: e.node.state, info: e.node.info });
       dirty.map = dirty.node = true;
+      S.structure++;
     } else if (e.type === 'metrics') {
       const n = S.nodes.get(e.node) || { id: e.node, state: '', info: null, metrics: [], logs: [] };
       n.metrics.push(e.metrics);
@@ -156,7 +159,7 @@ function onFrame(f) {
       t.changed = true;
     }
     S.topics.set(t.t, t);
-    dirty.topics = dirty.map = true;
+    dirty.topics = dirty.rates = true;
   }
   for (const r of f.replies || []) {
     const p = S.pending.get(r.id);
@@ -177,7 +180,7 @@ function onFrame(f) {
 
 // ---------------------------------------------------------------- views
 
-const dirty = { map: true, node: true, charts: true, topics: true };
+const dirty = { map: true, rates: false, node: true, charts: true, topics: true };
 let current = { view: 'map', node: null };
 let drawing = false;
 function schedule() {
@@ -201,9 +204,15 @@ function route() {
   draw();
 }
 let built = null; // the view whose skeleton is on the page
+let ratesDrawn = 0;
 function draw() {
   const root = document.getElementById('view');
-  if (current.view === 'map' && dirty.map) { drawMap(root); dirty.map = false; }
+  if (current.view === 'map' && dirty.map) { drawMap(root); dirty.map = dirty.rates = false; }
+  if (current.view === 'map' && dirty.rates && Date.now() - ratesDrawn > 1000) {
+    updateEdgeRates();
+    dirty.rates = false;
+    ratesDrawn = Date.now();
+  }
   if (current.view === 'node' && (dirty.node || dirty.charts)) { drawNode(root); dirty.node = dirty.charts = false; }
   if (current.view === 'topics' && dirty.topics) { drawTopics(root); dirty.topics = false; }
 }
@@ -211,23 +220,48 @@ function draw() {
 // ---- the system map
 
 function services(n) { return (n.info && Array.isArray(n.info.services)) ? n.info.services : []; }
+// Publisher service -> subscriber service, through the topic one publishes and the other's
+// filter. Worked out again only when a node's $info or state changes (S.structure); filters
+// without wildcards are looked up, only the others are matched one by one.
+let edgeCache = { version: -1, list: [] };
 function edges() {
-  // publisher service -> subscriber service, through the topic one publishes and the other's filter.
+  if (edgeCache.version === S.structure) return edgeCache.list;
   const out = [];
+  const exact = new Map(); // filter -> [{node, s}]
+  const wild = [];         // [{filter, node, s}]
   const all = [];
-  for (const n of S.nodes.values()) for (const s of services(n)) all.push({ node: n.id, s });
+  for (const n of S.nodes.values()) for (const s of services(n)) {
+    const entry = { node: n.id, s };
+    all.push(entry);
+    for (const f of s.sub || []) {
+      if (f.includes('+') || f.includes('#')) wild.push({ f, entry });
+      else { if (!exact.has(f)) exact.set(f, []); exact.get(f).push(entry); }
+    }
+  }
   for (const a of all) for (const topic of a.s.pub || []) {
     const local = topic.startsWith('local/');
     const delivered = local ? topic.slice(6) : topic;
-    for (const b of all) {
-      if (local && b.node !== a.node) continue;
-      if (a === b) continue;
-      if (!(b.s.sub || []).some((f) => matches(f, delivered))) continue;
-      const t = S.topics.get(topic);
-      out.push({ from: a, to: b, topic, local, rate: t ? t.rate : 0 });
+    const seen = new Set();
+    const candidates = (exact.get(delivered) || []).concat(wild.filter((w) => matches(w.f, delivered)).map((w) => w.entry));
+    for (const b of candidates) {
+      if (b === a || seen.has(b) || (local && b.node !== a.node)) continue;
+      seen.add(b);
+      out.push({ from: a, to: b, topic, local });
     }
   }
+  edgeCache = { version: S.structure, list: out };
   return out;
+}
+function edgeRate(e) { const t = S.topics.get(e.topic); return t ? t.rate : 0; }
+function edgeWidth(r) { return r > 0 ? Math.min(10, 1.5 + Math.log2(1 + r)) : 1.5; }
+// Between structural changes only the edges' widths follow the rates.
+function updateEdgeRates() {
+  for (const p of document.querySelectorAll('#map-canvas path.edge')) {
+    if (p.classList.contains('local')) continue;
+    const r = edgeRate({ topic: p.dataset.topic });
+    p.setAttribute('stroke-width', edgeWidth(r));
+    p.classList.toggle('idle', !(r > 0));
+  }
 }
 function drawMap(root) {
   if (built !== 'map') {
@@ -320,7 +354,8 @@ function drawMap(root) {
   for (const e of edges()) {
     const a = pos.get(e.from.node + '/' + e.from.s.name), b = pos.get(e.to.node + '/' + e.to.s.name);
     if (!a || !b) continue;
-    const width = e.rate > 0 ? Math.min(10, 1.5 + Math.log2(1 + e.rate)) : 1.5;
+    const rateNow = edgeRate(e);
+    const width = edgeWidth(rateNow);
     let d;
     if (a.node === b.node) {
       // Inside the node: a loop on the right of its services.
@@ -331,9 +366,9 @@ function drawMap(root) {
       d = `M${x1},${a.y} C${x1 + dx},${a.y} ${x2 - dx},${b.y} ${x2},${b.y}`;
     }
     (a.node === b.node ? loopLayer : edgeLayer).append(svg('path', {
-      class: 'edge' + (e.local ? ' local' : e.rate > 0 ? '' : ' idle'), d, 'stroke-width': width,
+      class: 'edge' + (e.local ? ' local' : rateNow > 0 ? '' : ' idle'), d, 'stroke-width': width,
       'data-from': e.from.node + '/' + e.from.s.name, 'data-to': e.to.node + '/' + e.to.s.name, 'data-topic': e.topic,
-    }, svg('title', {}, `${e.topic}: ${e.local ? 'inside the node' : rate(e.rate)}`)));
+    }, svg('title', {}, e.topic)));
   }
   g.append(edgeLayer, nodeLayer, loopLayer);
   canvas.replaceChildren(g);
@@ -649,6 +684,7 @@ function drawDetail() {
 
 window.addEventListener('hashchange', route);
 window.addEventListener('resize', () => { dirty.map = true; schedule(); });
-setInterval(() => { if (current.view !== 'topics') { dirty.map = true; dirty.node = current.view === 'node'; schedule(); } }, 5000);
+// Uptimes move on: the map and the node's head are drawn again now and then.
+setInterval(() => { if (current.view !== 'topics') { dirty.map = true; dirty.node = current.view === 'node'; schedule(); } }, 15000);
 route();
 connect();
