@@ -14,8 +14,11 @@ for path in sorted(root.rglob("*.py")):
     if parts[0] == "build" or "node_modules" in parts or any(p.startswith(".") for p in parts):
         continue
     count += 1
+    text = path.read_text()
+    if text.startswith("#!") and " / " in text.splitlines()[0]:
+        bad.append(f"{path.relative_to(root)}:1: a reflowed shebang line")
     try:
-        ast.parse(path.read_text(), str(path))
+        ast.parse(text, str(path))
     except SyntaxError as e:
         bad.append(f"{path.relative_to(root)}:{e.lineno}: {e.msg}")
 if bad:
