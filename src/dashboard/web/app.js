@@ -319,7 +319,7 @@ function drawMap(root) {
       y += Math.max(...row.map(height)) + VGAP + 20;
     }
     totalH = y;
-    totalW = Math.min(nodes.length, cols) * (W + GAP) - GAP + 40;
+    totalW = Math.min(nodes.length, cols) * (W + GAP) - GAP + 70;
   }
   const pos = new Map();
   const g = svg('svg', { width: totalW, height: totalH, viewBox: `0 0 ${totalW} ${totalH}`, role: 'img', 'aria-label': 'system map' });
@@ -362,8 +362,16 @@ function drawMap(root) {
       const x = a.x + a.w, bulge = Math.min(a.right - x - 6, 20 + Math.abs(b.y - a.y) / 4);
       d = `M${x},${a.y} C${x + bulge},${a.y} ${x + bulge},${b.y} ${x},${b.y}`;
     } else {
-      const x1 = a.right, x2 = b.x - 12, dx = Math.max(60, Math.abs(x2 - x1) / 2);
-      d = `M${x1},${a.y} C${x1 + dx},${a.y} ${x2 - dx},${b.y} ${x2},${b.y}`;
+      const x1 = a.right, x2 = b.x - 12;
+      if (x2 > x1) {
+        const dx = Math.max(60, (x2 - x1) / 2);
+        d = `M${x1},${a.y} C${x1 + dx},${a.y} ${x2 - dx},${b.y} ${x2},${b.y}`;
+      } else {
+        // Not to the right (stacked, as on a phone): out of one box's right side and into the
+        // other's, around the right.
+        const out = Math.max(a.right, b.right) + 28;
+        d = `M${x1},${a.y} C${out},${a.y} ${out},${b.y} ${b.right},${b.y}`;
+      }
     }
     (a.node === b.node ? loopLayer : edgeLayer).append(svg('path', {
       class: 'edge' + (e.local ? ' local' : rateNow > 0 ? '' : ' idle'), d, 'stroke-width': width,
