@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 #include <sys/utsname.h>
+#include <unistd.h>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -129,6 +130,9 @@ json Agent::Impl::info_json() {
           {"boot", boot},
           {"uplink", node.uplink_name()},
           {"listen", node.listening()},
+          {"pid", ::getpid()},
+          {"safe_mode", options.safe_mode_reason.empty() ? json() : json(options.safe_mode_reason)},
+          {"last_crash", options.last_crash},
           {"services", services}};
 }
 
@@ -264,7 +268,8 @@ void Agent::Impl::on_control_message(const router::MessagePtr& message,
   if (topic == prefix + "$state") {
     // Our own will, published by a broker after we were back (a restarted broker publishes the
     // wills it restored): say again what is true.
-    if (message->payload != state && !stopping && (state == "ready" || state == "init")) {
+    if (message->payload != state && !stopping &&
+        (state == "ready" || state == "safe" || state == "init")) {
       spdlog::info("control: {}$state read \"{}\" while the node is {}: announcing it again",
                    prefix, message->payload, state);
       publish_state(state);
@@ -389,7 +394,7 @@ void Agent::start() {
   // Ready once the services have had their first turn on the loop.
   asio::post(a.executor, [&a, alive = a.alive] {
     if (!*alive || a.stopping) return;
-    a.publish_state("ready");
+    a.publish_state(a.options.safe_mode_reason.empty() ? "ready" : "safe");
     a.schedule_info();
   });
   a.metrics_timer = std::make_unique<asio::steady_timer>(a.executor);
@@ -408,6 +413,10 @@ asio::awaitable<void> Agent::stop() {
     a.publish_state("stopped");
   }
   co_await a.node.leave();
+}
+
+std::uint64_t Agent::boot() const noexcept {
+  return impl_->boot;
 }
 
 std::string Agent::summary() const {

@@ -6,6 +6,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
@@ -38,6 +39,11 @@ struct AgentOptions {
   // Called when a `restart` command asks for the whole node to restart: psos run stops the node
   // cleanly and starts its program again.
   std::function<void()> restart_node;
+  // Safe mode (runtime/safe_mode.hpp): why the node runs no services, empty when it runs
+  // normally. $state says safe instead of ready, and $info's safe_mode says why.
+  std::string safe_mode_reason;
+  // The crash log's newest record, summarised (runtime::summary_json): $info's last_crash.
+  nlohmann::json last_crash;
 };
 
 class Agent {
@@ -52,6 +58,9 @@ class Agent {
   void start();
   // Stops the services, publishes $state stopped and the last $info, then the node leaves.
   boost::asio::awaitable<void> stop();
+
+  // The boot counter's value for this run (after start()).
+  std::uint64_t boot() const noexcept;
 
   // The lines psos run adds to the node's summary: control topics and trusted keys.
   std::string summary() const;

@@ -15,6 +15,7 @@ constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 }
 
 Service* Service::last_resumed = nullptr;
+std::vector<std::shared_ptr<spdlog::sinks::sink>> Service::log_sinks;
 
 std::string_view to_string(ServiceStatus status) noexcept {
   switch (status) {
@@ -54,11 +55,15 @@ Service::Service(router::Router& router, asio::any_io_executor executor, std::st
     return s;
   }();
   log_ = std::make_shared<spdlog::logger>(definition_.name, sink);
+  for (const auto& extra : log_sinks)
+    log_->sinks().push_back(extra);
   log_->set_level(spdlog::default_logger()->level());
   reset();
 }
 
-Service::~Service() = default;
+Service::~Service() {
+  if (last_resumed == this) last_resumed = nullptr;
+}
 
 void Service::reset() {
   inbox_.clear();

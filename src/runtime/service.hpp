@@ -108,8 +108,11 @@ class Service final : public modules::Context {
   boost::asio::cancellation_signal& cancel() noexcept { return cancel_; }
   // Clears what a failed run() left (subscriptions, inbox) before the next run.
   void reset();
-  // Set around every resumption of the service's code, for the blocked-loop report.
+  // Set around every resumption of the service's code, for the blocked-loop report and the
+  // crash record; cleared when that service goes.
   static Service* last_resumed;
+  // Sinks every service's logger gets besides standard output (the black box's).
+  static std::vector<std::shared_ptr<spdlog::sinks::sink>> log_sinks;
 
  private:
   void check_stop() const;
