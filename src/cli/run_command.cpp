@@ -241,6 +241,10 @@ int RunCommand::run() const {
     spdlog::error("safe mode: {}", recovery.safe_mode_reason());
     node->services.clear();
   }
+  // The deployed revision this run runs; 0: the definition file on the command line. The deploy
+  // code sets it from the revision it committed (crash records and $info name it).
+  const std::uint64_t revision = 0;
+  recovery.set_revision(revision);
   runtime::NodeOptions options;
   const std::string prefix = "psos/" + node->system + "/" + node->name + "/";
   options.definition = std::move(*node);
@@ -264,6 +268,8 @@ int RunCommand::run() const {
   agent_options.safe_mode_reason = recovery.safe_mode_reason();
   if (recovery.last_crash())
     agent_options.last_crash = runtime::summary_json(*recovery.last_crash());
+  agent_options.revision = revision;
+  agent_options.left_safe_mode = [&link] { link.send("ready"); };
   agent_options.restart_node = [&] {
     spdlog::info("restart requested: stopping, then starting again");
     restart = true;

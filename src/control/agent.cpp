@@ -17,6 +17,7 @@
 #include "mqtt/topic.hpp"
 #include "router/router.hpp"
 #include "router/uplink.hpp"
+#include "runtime/safe_mode.hpp"
 #include "script/script.hpp"
 #include "system/arguments.hpp"
 
@@ -133,6 +134,7 @@ json Agent::Impl::info_json() {
           {"pid", ::getpid()},
           {"safe_mode", options.safe_mode_reason.empty() ? json() : json(options.safe_mode_reason)},
           {"last_crash", options.last_crash},
+          {"revision", options.revision != 0 ? json(options.revision) : json()},
           {"services", services}};
 }
 
@@ -413,6 +415,22 @@ asio::awaitable<void> Agent::stop() {
     a.publish_state("stopped");
   }
   co_await a.node.leave();
+}
+
+void Agent::leave_safe_mode() {
+  Impl& a = *impl_;
+  if (a.options.safe_mode_reason.empty()) return;
+  runtime::leave_safe_mode_on_next_start(a.node.state_dir());
+  a.options.safe_mode_reason.clear();
+  spdlog::info("safe mode: left");
+  if (a.state == "safe") a.publish_state("ready");
+  a.schedule_info();
+  if (a.options.left_safe_mode) a.options.left_safe_mode();
+}
+
+void Agent::set_revision(std::uint64_t revision) {
+  impl_->options.revision = revision;
+  impl_->schedule_info();
 }
 
 std::uint64_t Agent::boot() const noexcept {

@@ -48,7 +48,7 @@ struct BlackBox::Layout {
   std::int32_t reserved;
   std::int64_t signal_ms;
   std::int64_t stalled_ms;
-  char revision[64];
+  std::uint64_t revision;  // 0: the definition file on the command line
   char service[64];
   std::uint64_t lines;  // log lines written; the last kBlackBoxLogLines are kept
   char log[kBlackBoxLogLines][kBlackBoxLineBytes];
@@ -71,7 +71,7 @@ std::optional<BlackBoxContents> read_black_box(std::string_view bytes) {
   c.signal = box->signal;
   c.signal_ms = box->signal_ms;
   c.stalled_ms = box->stalled_ms;
-  c.revision = field_text(box->revision, sizeof box->revision);
+  c.revision = box->revision;
   c.service = field_text(box->service, sizeof box->service);
   const std::uint64_t kept = std::min<std::uint64_t>(box->lines, kBlackBoxLogLines);
   for (std::uint64_t i = box->lines - kept; i < box->lines; ++i)
@@ -134,8 +134,7 @@ std::int64_t now_epoch_ms() {
 
 }  // namespace
 
-BlackBox::BlackBox(const std::filesystem::path& path, std::uint64_t boot, std::string_view revision)
-    : path_(path) {
+BlackBox::BlackBox(const std::filesystem::path& path, std::uint64_t boot) : path_(path) {
   const auto fail = [&](const char* what) {
     const std::string reason = std::strerror(errno);
     if (map_ != nullptr) ::munmap(map_, sizeof(Layout));
@@ -156,7 +155,7 @@ BlackBox::BlackBox(const std::filesystem::path& path, std::uint64_t boot, std::s
   map_->pid = static_cast<std::int32_t>(::getpid());
   map_->boot = boot;
   map_->started_ms = now_epoch_ms();
-  copy_field(map_->revision, sizeof map_->revision, revision);
+  map_->revision = 0;
   sink_ = std::make_shared<BlackBoxSink>(*this);
   // backtrace() loads libgcc on its first call, which a signal handler must not do.
   void* frames[1];
@@ -171,6 +170,10 @@ BlackBox::~BlackBox() {
 
 void BlackBox::set_boot(std::uint64_t boot) noexcept {
   map_->boot = boot;
+}
+
+void BlackBox::set_revision(std::uint64_t revision) noexcept {
+  map_->revision = revision;
 }
 
 void BlackBox::mark_good(std::int64_t now_ms) noexcept {

@@ -31,12 +31,12 @@ struct BlackBoxContents {
   RunEnd end = RunEnd::Running;
   std::int32_t pid = 0;
   std::uint64_t boot = 0;
-  std::int64_t started_ms = 0;  // epoch ms
-  std::int64_t good_ms = 0;     // when the boot counted as good; 0: it did not
-  std::int32_t signal = 0;      // the fatal signal its handler caught; 0: none
-  std::int64_t signal_ms = 0;   // when
-  std::int64_t stalled_ms = 0;  // the watchdog found the loop stalled this long; 0: it did not
-  std::string revision;
+  std::int64_t started_ms = 0;   // epoch ms
+  std::int64_t good_ms = 0;      // when the boot counted as good; 0: it did not
+  std::int32_t signal = 0;       // the fatal signal its handler caught; 0: none
+  std::int64_t signal_ms = 0;    // when
+  std::int64_t stalled_ms = 0;   // the watchdog found the loop stalled this long; 0: it did not
+  std::uint64_t revision = 0;    // the deployed revision it ran; 0: its command line's file
   std::string service;           // the service whose code ran last on the loop, at the signal
   std::vector<std::string> log;  // oldest first, at most kBlackBoxLogLines
   std::vector<std::string> trace;
@@ -54,7 +54,7 @@ class BlackBox {
  public:
   // Creates (or empties) the file at `path` for this run and maps it. Throws std::runtime_error
   // naming the file when it cannot.
-  BlackBox(const std::filesystem::path& path, std::uint64_t boot, std::string_view revision);
+  BlackBox(const std::filesystem::path& path, std::uint64_t boot);
   ~BlackBox();
   BlackBox(const BlackBox&) = delete;
   BlackBox& operator=(const BlackBox&) = delete;
@@ -63,6 +63,7 @@ class BlackBox {
 
   // The control plane numbers boots after the box is open.
   void set_boot(std::uint64_t boot) noexcept;
+  void set_revision(std::uint64_t revision) noexcept;
   void mark_good(std::int64_t now_ms) noexcept;
   void mark_clean() noexcept;
   // The watchdog, from its thread, before it signals the loop.

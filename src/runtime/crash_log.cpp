@@ -15,6 +15,13 @@ using nlohmann::json;
 
 namespace {
 constexpr int kRecordVersion = 1;
+constexpr int kMaxSignal = 64;  // SIGRTMAX on Linux
+
+// How long the boot had run when it died; 0 when the times do not say (a clock set back, a
+// record without them).
+std::int64_t uptime_ms(const CrashRecord& r) {
+  return r.started_ms > 0 && r.time_ms >= r.started_ms ? r.time_ms - r.started_ms : 0;
+}
 
 std::string seconds_text(std::int64_t ms) {
   if (ms < 0) return "?";
@@ -46,7 +53,7 @@ std::optional<ProcessExit> parse_process_exit(std::string_view text) {
   std::string kind;
   long long number = 0, time = 0;
   if (!(in >> kind >> number >> time) || (kind != "signal" && kind != "exit") || number <= 0 ||
-      number > 255 || time < 0)
+      number > (kind == "signal" ? kMaxSignal : 255) || time < 0)
     return std::nullopt;
   ProcessExit exit;
   (kind == "signal" ? exit.signal : exit.code) = static_cast<int>(number);
@@ -71,13 +78,13 @@ json to_json(const CrashRecord& r) {
           {"time", r.time_ms},
           {"boot", r.boot},
           {"started", r.started_ms},
-          {"uptime_ms", r.time_ms - r.started_ms},
+          {"uptime_ms", uptime_ms(r)},
           {"cause", r.cause},
           {"signal", r.signal != 0 ? json(signal_name(r.signal)) : json()},
           {"exit_code", r.exit_code != 0 ? json(r.exit_code) : json()},
           {"stalled_ms", r.stalled_ms != 0 ? json(r.stalled_ms) : json()},
           {"service", r.service.empty() ? json() : json(r.service)},
-          {"revision", r.revision.empty() ? json() : json(r.revision)},
+          {"revision", r.revision != 0 ? json(r.revision) : json()},
           {"good_boot", r.good_boot},
           {"trace", r.trace},
           {"log", r.log}};
@@ -86,19 +93,22 @@ json to_json(const CrashRecord& r) {
 std::optional<CrashRecord> parse_crash_record(std::string_view text) {
   const json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (!j.is_object() || j.value("v", json()) != kRecordVersion) return std::nullopt;
-  const auto integer = [&](const char* key, std::int64_t& to) {
+  // A field that may be missing or null; false when it is there with another type.
+  const auto field = [&](const char* key, auto& to, bool (json::*is_type)() const noexcept) {
     const auto it = j.find(key);
     if (it == j.end() || it->is_null()) return true;
-    if (!it->is_number_integer()) return false;
-    to = it->get<std::int64_t>();
+    if (!((*it).*is_type)()) return false;
+    to = it->template get<std::remove_reference_t<decltype(to)>>();
     return true;
   };
+  const auto integer = [&](const char* key, std::int64_t& to) {
+    return field(key, to, &json::is_number_integer);
+  };
+  const auto natural = [&](const char* key, std::uint64_t& to) {
+    return field(key, to, &json::is_number_unsigned);
+  };
   const auto text_of = [&](const char* key, std::string& to) {
-    const auto it = j.find(key);
-    if (it == j.end() || it->is_null()) return true;
-    if (!it->is_string()) return false;
-    to = it->get<std::string>();
-    return true;
+    return field(key, to, &json::is_string);
   };
   const auto lines = [&](const char* key, std::vector<std::string>& to) {
     const auto it = j.find(key);
@@ -111,17 +121,16 @@ std::optional<CrashRecord> parse_crash_record(std::string_view text) {
     return true;
   };
   CrashRecord r;
-  std::int64_t boot = 0, exit_code = 0;
+  std::int64_t exit_code = 0;
   std::string signal;
-  if (!integer("time", r.time_ms) || !integer("boot", boot) || boot < 0 ||
+  if (!integer("time", r.time_ms) || !natural("boot", r.boot) ||
       !integer("started", r.started_ms) || !text_of("cause", r.cause) || r.cause.empty() ||
       !text_of("signal", signal) || !integer("exit_code", exit_code) ||
       !integer("stalled_ms", r.stalled_ms) || !text_of("service", r.service) ||
-      !text_of("revision", r.revision) || !lines("trace", r.trace) || !lines("log", r.log))
+      !natural("revision", r.revision) || !lines("trace", r.trace) || !lines("log", r.log))
     return std::nullopt;
-  r.boot = static_cast<std::uint64_t>(boot);
   r.exit_code = static_cast<int>(std::clamp<std::int64_t>(exit_code, -1, 255));
-  for (int number = 1; number < 32 && !signal.empty(); ++number)
+  for (int number = 1; number <= kMaxSignal && !signal.empty(); ++number)
     if (signal_name(number) == signal) r.signal = number;
   const auto good = j.find("good_boot");
   if (good != j.end() && !good->is_boolean()) return std::nullopt;
@@ -149,7 +158,7 @@ std::string describe(const CrashRecord& r) {
   else
     what = "ended without a trace (SIGKILL, out of memory or power)";
   if (!r.service.empty()) what += " in service " + r.service;
-  return fmt::format("{} after {} (boot {})", what, seconds_text(r.time_ms - r.started_ms), r.boot);
+  return fmt::format("{} after {} (boot {})", what, seconds_text(uptime_ms(r)), r.boot);
 }
 
 std::optional<CrashRecord> crash_from_black_box(const BlackBoxContents& box,
@@ -160,13 +169,15 @@ std::optional<CrashRecord> crash_from_black_box(const BlackBoxContents& box,
   CrashRecord r;
   r.boot = box.boot;
   r.started_ms = box.started_ms;
-  r.revision = valid_utf8(box.revision);
+  r.revision = box.revision;
   r.service = valid_utf8(box.service);
   r.good_boot = box.good_ms != 0;
   r.stalled_ms = box.stalled_ms;
   r.trace = valid_utf8(box.trace);
   r.log = valid_utf8(box.log);
-  r.signal = exit && exit->signal != 0 ? exit->signal : box.signal;
+  r.signal = exit && exit->signal != 0                    ? exit->signal
+             : box.signal > 0 && box.signal <= kMaxSignal ? box.signal
+                                                          : 0;
   r.exit_code = exit && exit->signal == 0 ? exit->code : 0;
   r.time_ms = box.signal_ms != 0 ? box.signal_ms : exit ? exit->time_ms : file_time_ms;
   r.cause = box.stalled_ms != 0 ? "watchdog"

@@ -38,9 +38,9 @@ struct CrashRecord {
   int signal = 0;
   int exit_code = 0;
   std::int64_t stalled_ms = 0;
-  std::string service;  // the service whose code ran last on the loop; "" unknown
-  std::string revision;
-  bool good_boot = false;  // it had run long enough to count as a good boot
+  std::string service;         // the service whose code ran last on the loop; "" unknown
+  std::uint64_t revision = 0;  // the deployed revision it ran; 0: its command line's file
+  bool good_boot = false;      // it had run long enough to count as a good boot
   std::vector<std::string> trace;
   std::vector<std::string> log;
 };

@@ -71,7 +71,7 @@ NodeRecovery::NodeRecovery(std::filesystem::path state_dir, const system::NodeDe
   safe_reason_ =
       runtime::safe_mode_reason(records, epoch_ms(), normal_since(r.state_dir), node.safe_mode);
   try {
-    r.box = std::make_unique<BlackBox>(box_path, 0, "");
+    r.box = std::make_unique<BlackBox>(box_path, 0);
   } catch (const std::exception& e) {
     spdlog::warn("recovery: {}; crashes of this run will not be recorded", e.what());
     return;
@@ -105,6 +105,10 @@ void NodeRecovery::start(boost::asio::any_io_executor executor, std::uint64_t bo
         r.box->mark_good(epoch_ms());
         if (on_good) on_good();
       });
+}
+
+void NodeRecovery::set_revision(std::uint64_t revision) {
+  if (impl_->box) impl_->box->set_revision(revision);
 }
 
 void NodeRecovery::stopped_cleanly() {

@@ -38,6 +38,9 @@ class NodeRecovery {
   // least every second) and `on_good` once when the boot counts as good.
   void start(boost::asio::any_io_executor executor, std::uint64_t boot,
              std::function<void()> on_beat, std::function<void()> on_good);
+  // The revision this run runs (0, the default: the definition file on its command line), for
+  // its crash record. The deploy code calls it at start and whenever it commits another one.
+  void set_revision(std::uint64_t revision);
   // The run ends cleanly (a stop, the restart verb, a start that failed): no crash record next.
   void stopped_cleanly();
 

@@ -94,6 +94,7 @@ class RecoveryTest(NodeTestCase):
         node = self.start(path)
         first = self.wait_info(lambda i: True, 15, node)
         self.assertIsNone(first["last_crash"])
+        self.assertIsNone(first["revision"])  # the file on its command line, not a deploy
         self.assertEqual(self.crashes(), [])
 
         os.kill(first["pid"], signal.SIGSEGV)
@@ -102,6 +103,7 @@ class RecoveryTest(NodeTestCase):
         crash = second["last_crash"]
         self.assertEqual((crash["cause"], crash["signal"], crash["boot"]),
                          ("signal", "SIGSEGV", first["boot"]), crash)
+        self.assertIsNone(crash["revision"])
         self.assertTrue(wait_until(lambda: any(
             l and "previous run crashed: SIGSEGV" in l for l in logs.out.lines), 10),
             "\n".join(l for l in logs.out.lines if l))
