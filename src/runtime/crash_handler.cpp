@@ -56,7 +56,7 @@ void on_fatal_signal(int signal, siginfo_t*, void*) {
   // only ever set on this (the loop's) thread, and cleared when its service goes.
   const char* service = "";
   std::size_t service_size = 0;
-  if (const Service* s = Service::last_resumed) {
+  if (const Service* s = Service::running) {
     service = s->service().data();
     service_size = s->service().size();
   }
