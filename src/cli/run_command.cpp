@@ -295,7 +295,8 @@ int RunCommand::run() const {
   agent.start();
   link.send("started");
   recovery.start(
-      io.get_executor(), agent.boot(), [&link] { link.alive(); }, [&link] { link.send("good"); });
+      io.get_executor(), agent.boot(), [&link] { link.alive(); }, [&link] { link.send("good"); },
+      link.alive_interval());
   if (const auto& crash = recovery.previous_crash()) {
     std::string trace;
     for (const std::string& frame : crash->trace)

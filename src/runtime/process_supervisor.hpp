@@ -35,6 +35,8 @@ class SupervisorLink {
   void send(std::string_view line) const;
   // "alive", at most once per interval the parent asked for (none when it asked for none).
   void alive();
+  // That interval; zero when the parent wants no "alive" lines.
+  std::chrono::milliseconds alive_interval() const noexcept { return alive_interval_; }
 
  private:
   int fd_ = -1;

@@ -92,7 +92,8 @@ NodeRecovery::~NodeRecovery() {
 }
 
 void NodeRecovery::start(boost::asio::any_io_executor executor, std::uint64_t boot,
-                         std::function<void()> on_beat, std::function<void()> on_good) {
+                         std::function<void()> on_beat, std::function<void()> on_good,
+                         std::chrono::milliseconds beat_at_most) {
   Impl& r = *impl_;
   if (!r.box) return;
   r.box->set_boot(boot);
@@ -104,7 +105,8 @@ void NodeRecovery::start(boost::asio::any_io_executor executor, std::uint64_t bo
         r.good = true;
         r.box->mark_good(epoch_ms());
         if (on_good) on_good();
-      });
+      },
+      beat_at_most);
 }
 
 void NodeRecovery::set_revision(std::uint64_t revision) {

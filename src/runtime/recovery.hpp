@@ -35,9 +35,11 @@ class NodeRecovery {
 
   // Once the node runs on `executor`'s loop (before it runs): the boot number goes into the
   // black box, the watchdog watches the loop, `on_beat` is called on each of its heartbeats (at
-  // least every second) and `on_good` once when the boot counts as good.
+  // least every second, and every `beat_at_most` when that is shorter) and `on_good` once when
+  // the boot counts as good.
   void start(boost::asio::any_io_executor executor, std::uint64_t boot,
-             std::function<void()> on_beat, std::function<void()> on_good);
+             std::function<void()> on_beat, std::function<void()> on_good,
+             std::chrono::milliseconds beat_at_most = std::chrono::milliseconds(0));
   // The revision this run runs (0, the default: the definition file on its command line), for
   // its crash record. The deploy code calls it at start and whenever it commits another one.
   void set_revision(std::uint64_t revision);

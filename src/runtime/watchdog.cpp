@@ -25,16 +25,24 @@ namespace {
 // The loop's thread gets this long to end by the SIGABRT before the watchdog ends the process
 // itself (a thread stuck in the kernel may not take the signal).
 constexpr auto kAbortGrace = std::chrono::seconds(5);
+
+std::chrono::milliseconds beat_interval(std::chrono::milliseconds timeout,
+                                        std::chrono::milliseconds at_most) {
+  using std::chrono::milliseconds;
+  milliseconds interval =
+      timeout.count() == 0
+          ? milliseconds(1000)
+          : std::clamp<milliseconds>(timeout / 8, milliseconds(10), milliseconds(1000));
+  if (at_most.count() > 0) interval = std::max(milliseconds(10), std::min(interval, at_most));
+  return interval;
+}
 }  // namespace
 
 struct LoopWatchdog::State {
   State(asio::any_io_executor executor, std::chrono::milliseconds t, BlackBox& b,
-        std::function<void()> beat_handler)
+        std::function<void()> beat_handler, std::chrono::milliseconds beat_at_most)
       : timeout(t),
-        interval(t.count() == 0
-                     ? std::chrono::milliseconds(1000)
-                     : std::clamp<std::chrono::milliseconds>(t / 8, std::chrono::milliseconds(10),
-                                                             std::chrono::milliseconds(1000))),
+        interval(beat_interval(t, beat_at_most)),
         box(b),
         on_beat(std::move(beat_handler)),
         timer(std::move(executor)) {}
@@ -103,8 +111,10 @@ struct LoopWatchdog::State {
 };
 
 LoopWatchdog::LoopWatchdog(asio::any_io_executor executor, std::chrono::milliseconds timeout,
-                           BlackBox& box, std::function<void()> on_beat)
-    : state_(std::make_shared<State>(std::move(executor), timeout, box, std::move(on_beat))) {
+                           BlackBox& box, std::function<void()> on_beat,
+                           std::chrono::milliseconds beat_at_most)
+    : state_(std::make_shared<State>(std::move(executor), timeout, box, std::move(on_beat),
+                                     beat_at_most)) {
   state_->schedule(state_);
   if (timeout.count() > 0) state_->thread = std::thread([s = state_.get()] { s->watch(); });
 }

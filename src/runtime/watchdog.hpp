@@ -18,9 +18,11 @@ class LoopWatchdog {
  public:
   // Watches the loop `executor` runs on (one thread), from its first heartbeat on; a zero
   // timeout watches nothing. `on_beat` runs on the loop at each heartbeat (every timeout / 8,
-  // 10 ms to 1 s; every second without a timeout).
+  // 10 ms to 1 s; every second without a timeout; at least every `beat_at_most`, when not zero:
+  // what psos run's parent needs for systemd's watchdog).
   LoopWatchdog(boost::asio::any_io_executor executor, std::chrono::milliseconds timeout,
-               BlackBox& box, std::function<void()> on_beat);
+               BlackBox& box, std::function<void()> on_beat,
+               std::chrono::milliseconds beat_at_most = std::chrono::milliseconds(0));
   ~LoopWatchdog();
   LoopWatchdog(const LoopWatchdog&) = delete;
   LoopWatchdog& operator=(const LoopWatchdog&) = delete;

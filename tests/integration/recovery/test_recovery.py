@@ -3,7 +3,7 @@ SIGKILL and SIGSEGV is started again by its parent and reports the crash ($log, 
 last_crash, psos crashes); a service that blocks the loop past the watchdog is named in the
 crash record; a crash loop ends in safe mode and `psos restart --normal` brings the fixed node
 back; under NOTIFY_SOCKET the parent sends READY=1 once the node is ready and WATCHDOG=1 while
-its loop runs; SIGTERM stops both processes cleanly.
+its loop runs; SIGTERM and SIGINT stop both processes cleanly.
 
 Run with /usr/bin/python3. CTest sets PSOS_BINARY.
 """
@@ -226,12 +226,15 @@ class RecoveryTest(NodeTestCase):
             os.kill(info["pid"], signal.SIGCONT)
         sock.settimeout(5)
         self.assertEqual(sock.recv(4096).decode(), "WATCHDOG=1")
-        node.proc.send_signal(signal.SIGTERM)
+        # SIGINT (Ctrl-C) stops both processes cleanly too.
+        node.proc.send_signal(signal.SIGINT)
         messages = []
         sock.settimeout(5)
         while "STOPPING=1" not in messages:
             messages.append(sock.recv(4096).decode())
         self.assertEqual(node.proc.wait(15), 0, node.text())
+        self.assertFalse(os.path.exists(f"/proc/{info['pid']}"), "the node outlived psos run")
+        self.assertEqual(self.retained(f"psos/{SYSTEM}/n/$state"), "stopped")
 
 
 if __name__ == "__main__":
