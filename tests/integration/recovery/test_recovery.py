@@ -128,6 +128,9 @@ class RecoveryTest(NodeTestCase):
         self.assertIn("cause      SIGSEGV", whole)
         self.assertRegex(whole, r"stack trace:\n  \S+")
         self.assertIn("[info] uplink connected", whole)  # the node's last log lines
+        out = self.psos("crashes", "--broker", self.url, "n", "3", timeout=40)
+        self.assertEqual((out.returncode, out.stdout), (1, ""), out.stderr)  # like psos call
+        self.assertIn("invalid_args: no crash 3 on node n (2 recorded)", out.stderr)
 
         # SIGTERM to psos run: the node stops cleanly, both processes end, nothing is recorded.
         node.proc.send_signal(signal.SIGTERM)
