@@ -6,6 +6,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
@@ -38,6 +39,16 @@ struct AgentOptions {
   // Called when a `restart` command asks for the whole node to restart: psos run stops the node
   // cleanly and starts its program again.
   std::function<void()> restart_node;
+  // Safe mode (runtime/safe_mode.hpp): why the node runs no services, empty when it runs
+  // normally. $state says safe instead of ready, and $info's safe_mode says why.
+  std::string safe_mode_reason;
+  // The crash log's newest record, summarised (runtime::summary_json): $info's last_crash.
+  nlohmann::json last_crash;
+  // The deployed revision the node runs: $info's revision (null while 0, the definition file on
+  // its command line). Set by psos run from what the deploy code committed.
+  std::uint64_t revision = 0;
+  // Called after leave_safe_mode(): psos run tells its parent (and systemd) the node is ready.
+  std::function<void()> left_safe_mode;
 };
 
 class Agent {
@@ -52,6 +63,16 @@ class Agent {
   void start();
   // Stops the services, publishes $state stopped and the last $info, then the node leaves.
   boost::asio::awaitable<void> stop();
+
+  // For the deploy code, once a revision runs: out of safe mode now ($state ready, $info's
+  // safe_mode null, then options.left_safe_mode) and at the next starts (the crashes so far no
+  // longer count: runtime::leave_safe_mode_on_next_start). Does nothing outside safe mode.
+  void leave_safe_mode();
+  // The revision $info names from now on (after a deploy committed it).
+  void set_revision(std::uint64_t revision);
+
+  // The boot counter's value for this run (after start()).
+  std::uint64_t boot() const noexcept;
 
   // The lines psos run adds to the node's summary: control topics and trusted keys.
   std::string summary() const;
