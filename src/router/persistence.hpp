@@ -112,6 +112,8 @@ class Persistence {
                   std::function<void(std::uint64_t)> done);
   // Blocks until every change recorded so far is written (a clean stop).
   void sync();
+  // The owner of `done` is going away: no more calls to it (posted completions included).
+  void stop_notifying() { done_ = nullptr; }
   std::uint64_t commits() const noexcept { return durable_; }
   // Statements written and statements saved by merging a change into an earlier one of the
   // same transaction (a queued message sent before it was written is written as sent).

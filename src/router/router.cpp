@@ -95,6 +95,8 @@ Router::Router(asio::any_io_executor executor, RouterOptions options)
 
 Router::~Router() {
   shutdown();
+  // The store may outlive the router (RouterOptions holds it): its last sync must not call back.
+  if (persistence_ != nullptr) persistence_->stop_notifying();
 }
 
 void Router::shutdown() {
