@@ -19,14 +19,16 @@ struct FleetCommand {
   std::function<int()> run;
 };
 
-FleetCommand nodes_command(CLI::App& parent);    // nodes_command.cpp
-FleetCommand call_command(CLI::App& parent);     // request_commands.cpp
-FleetCommand cmd_command(CLI::App& parent);      // request_commands.cpp
-FleetCommand eval_command(CLI::App& parent);     // request_commands.cpp
-FleetCommand restart_command(CLI::App& parent);  // request_commands.cpp
-FleetCommand conf_command(CLI::App& parent);     // conf_command.cpp
-FleetCommand repl_command(CLI::App& parent);     // repl_command.cpp
-FleetCommand logs_command(CLI::App& parent);     // logs_command.cpp
+FleetCommand nodes_command(CLI::App& parent);     // nodes_command.cpp
+FleetCommand call_command(CLI::App& parent);      // request_commands.cpp
+FleetCommand cmd_command(CLI::App& parent);       // request_commands.cpp
+FleetCommand eval_command(CLI::App& parent);      // request_commands.cpp
+FleetCommand restart_command(CLI::App& parent);   // request_commands.cpp
+FleetCommand conf_command(CLI::App& parent);      // conf_command.cpp
+FleetCommand repl_command(CLI::App& parent);      // repl_command.cpp
+FleetCommand logs_command(CLI::App& parent);      // logs_command.cpp
+FleetCommand deploy_command(CLI::App& parent);    // deploy_command.cpp
+FleetCommand rollback_command(CLI::App& parent);  // deploy_command.cpp
 
 class FleetCommands {
  public:

@@ -31,6 +31,7 @@ class RunCommand {
   std::string trust_;
   std::string log_level_ = "info";
   bool allow_exec_ = false;
+  bool from_file_ = false;
 };
 
 }  // namespace psos::cli

@@ -125,6 +125,7 @@ json Agent::Impl::info_json() {
           {"node", def.name},
           {"state", state},
           {"definition", options.definition_hash},
+          {"revision", options.revision},
           {"started", started_ms},
           {"boot", boot},
           {"uplink", node.uplink_name()},
@@ -272,6 +273,7 @@ void Agent::Impl::on_control_message(const router::MessagePtr& message,
     }
     return;
   }
+  if (on_deploy_message(message)) return;
   const std::string cmd_prefix = prefix + "$cmd/";
   if (!topic.starts_with(cmd_prefix)) return;
   const std::string verb = topic.substr(cmd_prefix.size());
@@ -373,6 +375,7 @@ void Agent::start() {
   a.publish_state("init");
   a.control->subscribe(a.prefix + "$state", /*no_local=*/true);
   a.control->subscribe(a.prefix + "$cmd/+", /*no_local=*/true);
+  a.start_deploys();
 
   a.node.on_service_change([&a](runtime::Service& s) {
     a.apply_levels(s);

@@ -5,6 +5,8 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
+#include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -38,6 +40,13 @@ struct AgentOptions {
   // Called when a `restart` command asks for the whole node to restart: psos run stops the node
   // cleanly and starts its program again.
   std::function<void()> restart_node;
+  // Deploys (docs/control.md, "Deploy"): the revision running (0: the command-line file), the
+  // file it was read from, and the command-line file (what a rollback to revision 0 runs).
+  std::uint64_t revision = 0;
+  std::filesystem::path definition_file;
+  std::filesystem::path command_line_file;
+  // Called once a deployed revision is committed (the recovery half leaves safe mode here).
+  std::function<void(std::uint64_t revision)> on_deployed;
 };
 
 class Agent {
