@@ -257,6 +257,7 @@ int RunCommand::run() const {
   agent_options.definition = definition;
   agent_options.secrets = secrets;
   agent_options.definition_hash = control::sha256_hex(text);
+  agent_options.definition_text = text;
   agent_options.revision = revision;
   agent_options.definition_file = run_file;
   agent_options.command_line_file = file_;

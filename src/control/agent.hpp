@@ -28,6 +28,7 @@ struct AgentOptions {
   std::shared_ptr<const system::Definition> definition;
   system::Secrets secrets;
   std::string definition_hash;  // reported in $info
+  std::string definition_text;  // what the revision verb answers (the file may change since)
   // Keys whose signed commands the node executes.
   std::vector<TrustedKey> trusted;
   // The per-service parameter overrides in effect (conf set), as stored in the state dir.

@@ -36,6 +36,7 @@ constexpr std::uint32_t kWindow = 16;
 // Revisions kept for rollback besides the committed one.
 constexpr std::size_t kKeptRevisions = 5;
 constexpr auto kWatchTick = std::chrono::milliseconds(50);
+constexpr auto kRoundTrip = std::chrono::seconds(5);
 
 }  // namespace
 
@@ -75,6 +76,7 @@ struct Expanded {
   std::shared_ptr<const system::Definition> definition;
   system::NodeDefinition node;
   std::string hash;
+  std::string text;
 };
 
 Expanded expand_file(Agent::Impl& a, const fs::path& file) {
@@ -97,7 +99,7 @@ Expanded expand_file(Agent::Impl& a, const fs::path& file) {
   if (!errors.empty()) throw VerbError("invalid_definition", system::to_string(errors.front()));
   if (!node) throw VerbError("invalid_definition", file.string() + " cannot be read");
   return {std::make_shared<const system::Definition>(std::move(*parsed)), std::move(*node),
-          sha256_hex(*text)};
+          sha256_hex(*text), *text};
 }
 
 void publish_ack(Agent::Impl& a, const Transfer& t, std::string code = {},
@@ -191,13 +193,12 @@ bool Agent::Impl::on_deploy_message(const router::MessagePtr& message) {
 
 asio::awaitable<json> revision_verb(Agent::Impl& a, const json&) {
   const RevisionState state = a.deployer->store.load();
-  const std::optional<std::string> text = read_all(a.options.definition_file);
   co_return json{{"revision", a.options.revision},
                  {"committed", state.committed},
                  {"previous", state.previous},
                  {"highest", state.highest},
                  {"file", a.options.definition_file.string()},
-                 {"definition", text.value_or("")},
+                 {"definition", a.options.definition_text},
                  {"files", a.deployer->hashes}};
 }
 
@@ -295,7 +296,9 @@ asio::awaitable<std::string> watch(Agent::Impl& a, const std::vector<std::string
     }
     return {};
   };
-  const bool came_back = co_await round_trip(a, until);
+  // The round trip is given a few seconds even when the window is shorter (--confirm 0).
+  const bool came_back =
+      co_await round_trip(a, std::max(until, std::chrono::steady_clock::now() + kRoundTrip));
   asio::steady_timer tick(a.executor);
   for (;;) {
     if (std::string why = failure(); !why.empty()) co_return why;
@@ -332,6 +335,7 @@ void adopt(Agent::Impl& a, std::uint64_t revision, const fs::path& file, const E
   a.options.definition_file = file;
   a.options.definition = e.definition;
   a.options.definition_hash = e.hash;
+  a.options.definition_text = e.text;
   a.deployer->hashes = std::move(hashes);
   a.schedule_info();
 }
