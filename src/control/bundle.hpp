@@ -1,4 +1,4 @@
-// Deploy bundles (docs/deploy.md): the signed manifest that describes a revision of a node's
+// Deploy bundles (docs/control.md, "Deploy"): the signed manifest that describes a revision of a node's
 // definition and the files it reads, the chunks that carry the files and the node's
 // acknowledgements, and the transfer plan both sides derive chunk positions from. Pure logic:
 // no sockets, no files, no clock (time comes in as a parameter).
