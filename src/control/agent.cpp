@@ -221,14 +221,16 @@ json Agent::Impl::metrics_json() {
 }
 
 asio::awaitable<void> Agent::Impl::metrics_loop() {
+  // A deploy that changes "metrics" starts another loop: this one then ends.
+  const unsigned generation = ++metrics_generation;
   const auto interval = node.definition().metrics;
   if (interval.count() <= 0) co_return;
   auto alive_now = alive;
   cpu.percent();  // the first report covers the first interval only
-  while (*alive_now && !stopping) {
+  while (*alive_now && !stopping && generation == metrics_generation) {
     metrics_timer->expires_after(interval);
     co_await metrics_timer->async_wait(use_tuple);
-    if (!*alive_now || stopping) break;
+    if (!*alive_now || stopping || generation != metrics_generation) break;
     control->publish(prefix + "$metrics", metrics_json().dump(), mqtt::QoS::AtMostOnce, false);
   }
 }

@@ -80,6 +80,7 @@ struct Agent::Impl {
   // $metrics
   CpuMeter cpu;
   std::unique_ptr<boost::asio::steady_timer> metrics_timer;
+  unsigned metrics_generation = 0;
   // Requests
   std::unique_ptr<RequestGate> gate;
   std::uint64_t accepted = 0;

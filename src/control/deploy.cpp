@@ -6,6 +6,8 @@
 #include <fmt/ranges.h>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -328,9 +330,31 @@ json changes_json(const system::NodeChanges& changes) {
           {"settings", changes.settings}};
 }
 
+// The settings a running node changes live (system::live_setting) taken from its definition.
+void apply_live_settings(Agent::Impl& a, const std::vector<std::string>& settings) {
+  const auto changed = [&](std::string_view name) {
+    return std::find(settings.begin(), settings.end(), name) != settings.end();
+  };
+  const system::NodeDefinition& def = a.node.definition();
+  if (changed("metrics") && a.metrics_timer) {
+    a.metrics_timer->cancel();
+    asio::co_spawn(a.executor, a.metrics_loop(), asio::detached);
+  }
+  if (changed("log.level") || changed("log.services")) {
+    a.remote_level = spdlog::level::from_str(def.log_level);
+    a.service_levels.clear();
+    for (const auto& [service, level] : def.service_log_levels)
+      a.service_levels[service] = spdlog::level::from_str(level);
+    spdlog::default_logger()->set_level(std::min(a.local_level, a.remote_level));
+  }
+  for (runtime::Service* s : a.node.services())
+    a.apply_levels(*s);
+}
+
 // The running revision becomes `revision`, read from `file`.
 void adopt(Agent::Impl& a, std::uint64_t revision, const fs::path& file, const Expanded& e,
-           system::FileHashes hashes) {
+           system::FileHashes hashes, const std::vector<std::string>& settings) {
+  apply_live_settings(a, settings);
   a.options.revision = revision;
   a.options.definition_file = file;
   a.options.definition = e.definition;
@@ -370,7 +394,7 @@ asio::awaitable<system::NodeChanges> switch_to(Agent::Impl& a, std::uint64_t rev
   if (const std::string why = co_await a.node.apply_definition(e.node, std::move(restart));
       !why.empty())
     throw VerbError("apply_failed", why);
-  adopt(a, revision, file, e, std::move(hashes));
+  adopt(a, revision, file, e, std::move(hashes), changes.settings);
   co_return changes;
 }
 
@@ -436,7 +460,7 @@ asio::awaitable<json> deploy_apply_verb(Agent::Impl& a, const json& args) {
   if (const std::string why = co_await a.node.apply_definition(e.node, std::move(restart));
       !why.empty())
     throw VerbError("apply_failed", why);
-  adopt(a, revision, file, e, std::move(hashes));
+  adopt(a, revision, file, e, std::move(hashes), changes.settings);
   spdlog::info(
       "deploy: revision {} applied (added {}, removed {}, restarted {}); watching for "
       "{} ms",

@@ -295,5 +295,42 @@ class DeployTest(SystemTestCase):
         self.assertNotIn("big", after)
 
 
+class NoUplinkTest(SystemTestCase):
+    """A node with no uplink (its own listener is the broker): the confirm round trip goes
+    through its own router; a live setting (metrics) changes without a restart."""
+
+    embedded = True
+    broker_node = "solo"
+
+    @staticmethod
+    def definition(broker_url, embedded):
+        return {"psos": 1, "system": SYSTEM, "nodes": {"solo": {
+            "listen": [broker_url], "metrics": "1h",
+            "services": [{"name": "tick", "module": "timer", "every": "1h", "pub": "t"}]}}}
+
+    def test_a_deploy_commits_through_its_own_router(self):
+        d = self.definition(self.system.url, True)
+        d["nodes"]["solo"]["metrics"] = "200ms"
+        d["nodes"]["solo"]["services"].append({"name": "echo", "module": "pipe", "sub": "a",
+                                               "pub": "b"})
+        path = os.path.join(self.tmp, "next.json")
+        with open(path, "w") as f:
+            json.dump(d, f)
+        out = self.fleet("deploy", path, "--confirm", "0.2")
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr + self.system.output())
+        self.assertTrue(out.stdout.startswith("node solo: revision 0 -> 1\n"
+                                              "  added      echo\n"
+                                              "  unchanged  tick\n"
+                                              "  settings   metrics\n"), out.stdout)
+        self.assertRegex(out.stdout, r"(?m)^solo +0 -> 1 +- +committed +")
+        info = json.loads(self.fleet("cmd", "solo", "info").stdout)
+        self.assertEqual(info["revision"], 1)
+        self.assertEqual(info["boot"], 1)  # no restart
+        self.assertEqual([s["name"] for s in info["services"]], ["tick", "echo"])
+        # metrics changed live: every 200 ms now, where it was every hour.
+        out = self.fleet("sub", "-t", f"psos/{SYSTEM}/solo/$metrics", "-C", "2", "-W", "3")
+        self.assertEqual(out.returncode, 0, out.stderr)
+
+
 if __name__ == "__main__":
     main()
