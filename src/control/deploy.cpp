@@ -133,15 +133,16 @@ bool store_chunk(Agent::Impl& a, Transfer& t, const Chunk& chunk) {
   }
   t.out.seekp(static_cast<std::streamoff>(piece.offset));
   t.out.write(chunk.data.data(), static_cast<std::streamsize>(chunk.data.size()));
-  if (piece.last) {
+  if (piece.last) t.out.flush();
+  if (!t.out) {
     t.out.close();
     t.out_file = SIZE_MAX;
-  }
-  if (!t.out.good() && piece.last == false) {
     publish_ack(a, t, "write_failed", "cannot write " + path.string());
     return false;
   }
   if (piece.last) {
+    t.out.close();
+    t.out_file = SIZE_MAX;
     const BundleFile* expected = t.manifest.file(file.path);
     if (sha256_file(path).value_or("") != expected->sha256) {
       fs::resize_file(path, 0);

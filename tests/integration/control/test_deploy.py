@@ -294,6 +294,28 @@ class DeployTest(SystemTestCase):
         self.assertEqual(info["revision"], 2)
         self.assertNotIn("big", after)
 
+    def test_9_a_setting_that_cannot_change_live_restarts_the_node(self):
+        d = self.revision(self.system.url, changed())
+        d["nodes"]["e02"]["log"] = {"buffer": 500}
+        path = os.path.join(self.tmp, "deploy", "system.json")
+        with open(path, "w") as f:
+            json.dump(d, f)
+        out = self.deploy(path, "--node", "e02")
+        self.assertIn("  settings   log.buffer (the node restarts)\n", out)
+        self.assertRegex(out, r"(?m)^e02 +1 -> 2 +- +committed, node restarting +")
+        self.assertTrue(wait_until(lambda: self.info_or_none("e02", 2) is not None, 15,
+                                   interval=0.2), self.system.output())
+        info = self.info_or_none("e02", 2)
+        self.assertEqual(info["revision"], 2)
+        self.assertEqual([s["name"] for s in info["services"]], ["print", "fmt"])
+
+    def info_or_none(self, node, boot):
+        out = self.fleet("cmd", node, "info")
+        if out.returncode != 0:
+            return None
+        info = json.loads(out.stdout)
+        return info if info["boot"] == boot and info["state"] == "ready" else None
+
 
 class NoUplinkTest(SystemTestCase):
     """A node with no uplink (its own listener is the broker): the confirm round trip goes
