@@ -46,7 +46,7 @@ portable: setup
 bench: setup
 	@bash scripts/bench
 
-# Every libFuzzer harness for FUZZ_SECONDS (default 60) seconds.
+# Every libFuzzer harness for FUZZ_SECONDS (default 60) seconds, FUZZ_JOBS (default nproc) at a time.
 fuzz: setup
 	@bash scripts/fuzz
 

@@ -130,7 +130,16 @@ bool read_body(Reader& r, std::uint8_t, Version version, Connack& out) {
     return r.fail_at(r.offset() - 1, ReasonCode::MalformedPacket,
                      "reserved connect acknowledge flags are set");
   out.session_present = ack_flags & 0x01;
-  if (version == Version::v5) {
+  if (version == Version::v5 && r.remaining() == 1) {
+    // A 3.1.1-only server answers a v5 CONNECT with its own CONNACK (no properties): return
+    // code 1 is "unacceptable protocol version", which a client needs to fall back to 3.1.1.
+    std::uint8_t code = 0;
+    r.u8(code, "return code");
+    if (code != 0x01)
+      return r.fail_at(r.offset() - 1, ReasonCode::MalformedPacket,
+                       "CONNACK without properties (only a 3.1.1 version refusal may omit them)");
+    out.reason = ReasonCode::UnsupportedProtocolVersion;
+  } else if (version == Version::v5) {
     if (!read_reason(r, out.reason, kConnackReasons)) return false;
     if (!read_properties(r, PropertyContext::Connack, out.properties)) return false;
   } else {

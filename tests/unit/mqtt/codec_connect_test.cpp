@@ -389,6 +389,17 @@ TEST(CodecConnack, V311ReturnCodesMapToReasonCodes) {
   EXPECT_EQ(from_v3_connack(0xFF), ReasonCode::UnspecifiedError);
 }
 
+// A 3.1.1-only server refuses a v5 CONNECT with a 3.1.1 CONNACK (return code 1, no properties):
+// a v5 client reads it as Unsupported Protocol Version, so that it can fall back to 3.1.1. Any
+// other 2-byte CONNACK is still malformed for v5.
+TEST(CodecConnack, V5ClientReadsAV311VersionRefusal) {
+  EXPECT_EQ(decode_as<Connack>(hex("20 02 00 01"), Version::v5).reason,
+            ReasonCode::UnsupportedProtocolVersion);
+  EXPECT_TRUE(DecodeFails(hex("20 02 00 00"), Version::v5, kMalformed, kConnack));
+  EXPECT_TRUE(DecodeFails(hex("20 02 00 05"), Version::v5, kMalformed, kConnack));
+  EXPECT_TRUE(DecodeFails(hex("20 02 01 01"), Version::v5, ReasonCode::ProtocolError, kConnack));
+}
+
 // Spec 5.0 3.2: flags, reason code, properties (always present in CONNACK).
 TEST(CodecConnack, V5MatchesSpecBytes) {
   Connack connack;
