@@ -58,7 +58,11 @@ Service::Service(router::Router& router, asio::any_io_executor executor, std::st
   reset();
 }
 
-Service::~Service() = default;
+Service::~Service() {
+  // The loop watch names the service that last ran: never one that is gone (a deploy removes
+  // services, a restart replaces them).
+  if (last_resumed == this) last_resumed = nullptr;
+}
 
 void Service::reset() {
   inbox_.clear();
