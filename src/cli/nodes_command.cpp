@@ -24,9 +24,10 @@ Lists every node that has a retained psos/<system>/<node>/$state or $info on
 the broker, one a line, by system and node:
   SYSTEM     the system (the definition's "system")
   NODE       the node
-  STATE      init, ready, stopped, or lost (its uplink's last will)
+  STATE      init, ready, safe (safe mode: no services), stopped, or lost (its
+             uplink's last will)
   VERSION    the psos version it runs
-  UPTIME     since it started, while init or ready
+  UPTIME     since it started, while init, ready or safe
   SERVICES   running/total
   LAST SEEN  how long ago the node last said something: what its $info and
              $metrics tell, or when a message of it arrived while watching
@@ -52,7 +53,7 @@ std::int64_t now_ms() {
 }
 
 std::vector<std::string> row(const control::NodeStatus& s, std::int64_t now) {
-  const bool running = s.state == "ready" || s.state == "init";
+  const bool running = s.state == "ready" || s.state == "safe" || s.state == "init";
   return {s.system,
           s.node,
           s.state.empty() ? "-" : s.state,

@@ -74,7 +74,9 @@ NODE help` lists them with their arguments):
   eval    {code}                     what psos eval does
   service {op: start|stop|restart, name}
   log     {level[, service]}         the level of what the node sends on $log
-  restart                            the whole node (psos restart waits for it))",
+  restart {[normal]}                 the whole node (psos restart waits for it);
+                                     normal: out of safe mode
+  crashes {[index]}                  the crash log (psos crashes shows it))",
                            R"(
   psos cmd gw ping
   psos cmd gw service '{"op": "stop", "name": "archive"}'
@@ -138,13 +140,15 @@ console.)",
 namespace {
 
 // A whole node's restart: the restart verb, then the node coming back. Its $state and $info are
-// watched from before the request: the restart is over when $state is ready and $info names a
-// boot after the one before (a node without $info: once $state was something else, then ready).
-asio::awaitable<int> restart_node(Fleet& fleet, const control::NodeAddress& node) {
+// watched from before the request: the restart is over when $state is ready (or safe: safe mode)
+// and $info names a boot after the one before (a node without $info: once $state was something
+// else, then ready). `normal`: out of safe mode.
+asio::awaitable<int> restart_node(Fleet& fleet, const control::NodeAddress& node, bool normal) {
   const std::string prefix = "psos/" + node.system + "/" + node.node + "/";
   std::string state;
   std::int64_t boot_before = -1, boot = -1;
-  bool left = false;  // $state was not ready at some point after the request
+  std::string safe_mode;  // $info's reason, in safe mode
+  bool left = false;      // $state was not ready at some point after the request
   bool requested = false;
   asio::steady_timer wake(fleet.executor(), asio::steady_timer::time_point::max());
   fleet.caller().on_message([&](const client::MessagePtr& m) {
@@ -156,6 +160,9 @@ asio::awaitable<int> restart_node(Fleet& fleet, const control::NodeAddress& node
       if (!info.is_object() || !info.contains("boot") || !info["boot"].is_number_integer()) return;
       boot = info["boot"].get<std::int64_t>();
       if (!requested) boot_before = boot;
+      safe_mode = info.contains("safe_mode") && info["safe_mode"].is_string()
+                      ? info["safe_mode"].get<std::string>()
+                      : "";
     }
     wake.cancel();
   });
@@ -167,10 +174,12 @@ asio::awaitable<int> restart_node(Fleet& fleet, const control::NodeAddress& node
   co_await fleet.caller().sync(fleet.timeout());
   requested = true;
   const std::string verb = "restart";
-  co_await fleet.request(node, verb, json::object());
+  json args = json::object();
+  if (normal) args["normal"] = true;
+  co_await fleet.request(node, verb, std::move(args));
   const auto deadline = asio::steady_timer::clock_type::now() + fleet.timeout();
   const auto back = [&] {
-    return state == "ready" && (boot_before >= 0 ? boot > boot_before : left);
+    return (state == "ready" || state == "safe") && (boot_before >= 0 ? boot > boot_before : left);
   };
   while (!back() && asio::steady_timer::clock_type::now() < deadline) {
     wake.expires_at(deadline);
@@ -185,7 +194,9 @@ asio::awaitable<int> restart_node(Fleet& fleet, const control::NodeAddress& node
                        node.to_string() + " is restarting but was not ready again within " +
                            seconds + " s (its $state: " + (state.empty() ? "none" : state) + ")");
   }
-  std::printf("%s restarted (boot %lld)\n", node.to_string().c_str(), static_cast<long long>(boot));
+  std::printf("%s restarted (boot %lld)%s\n", node.to_string().c_str(),
+              static_cast<long long>(boot),
+              state == "safe" ? (", in safe mode: " + safe_mode).c_str() : "");
   co_return kExitOk;
 }
 
@@ -195,6 +206,7 @@ FleetCommand restart_command(CLI::App& parent) {
   struct Args {
     FleetFlags flags;
     std::string node, service;
+    bool normal = false;
   };
   auto a = std::make_shared<Args>();
   CLI::App* app = parent.add_subcommand("restart", "Restart a node, or one of its services");
@@ -202,21 +214,28 @@ FleetCommand restart_command(CLI::App& parent) {
 Without SERVICE: restarts the whole node cleanly (its services stop in reverse
 order, $state says stopped, then the same `psos run` starts again in the same
 process) and waits, up to --timeout, until it is ready again; prints
-a line like: greenhouse/gw restarted (boot 4).
+a line like: greenhouse/gw restarted (boot 4). A node in safe mode (its recent
+boots crashed: psos crashes NODE) comes back in safe mode, and the line says
+so; --normal makes it start normally, whatever crashed before.
 
 With SERVICE: restarts that service alone; prints a line like:
 archive: running (restarts 1). `psos cmd NODE service '{"op": "stop", "name": "SERVICE"}'` stops one
 and "start" starts it again.)",
                            R"(
   psos restart gw
+  psos restart gw --normal
   psos restart greenhouse/gw archive)"));
   a->flags.add_to(*app);
   app->add_option("NODE", a->node, "NODE or SYSTEM/NODE")->required();
   app->add_option("SERVICE", a->service, "One service only");
+  app->add_flag("--normal", a->normal, "Start normally: leave safe mode (not with SERVICE)");
   return {app, [a] {
+            if (a->normal && !a->service.empty())
+              return report("restart", kExitUsage,
+                            "--normal restarts the whole node: leave out SERVICE");
             return Fleet("restart", a->flags).run([a](Fleet& fleet) -> asio::awaitable<int> {
               const control::NodeAddress node = co_await fleet.resolve(a->node);
-              if (a->service.empty()) co_return co_await restart_node(fleet, node);
+              if (a->service.empty()) co_return co_await restart_node(fleet, node, a->normal);
               json args = {{"op", "restart"}, {"name", a->service}};
               const std::string verb = "service";
               const json result = co_await fleet.request(node, verb, std::move(args));

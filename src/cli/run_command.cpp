@@ -9,6 +9,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <cerrno>
 #include <cstdio>
@@ -23,6 +24,8 @@
 #include "definition_input.hpp"
 #include "modules/module.hpp"
 #include "runtime/node.hpp"
+#include "runtime/process_supervisor.hpp"
+#include "runtime/recovery.hpp"
 #include "system/definition.hpp"
 
 namespace psos::cli {
@@ -53,6 +56,17 @@ summary says which revision runs and where it comes from.
 
 Ctrl-C (SIGINT) or SIGTERM stops the services in reverse start order.
 
+psos run is two processes: a small parent that runs the node as its child and
+starts it again when it dies (a signal, an abort, a non-zero exit; 1 s, doubling
+to 60 s), and the node. A crash leaves a record in the data directory, published
+on $log at the next start and listed by `psos crashes NODE`; a node whose event
+loop stalls longer than its "watchdog" setting (default 30s) aborts with a record
+naming the service that held it. After 3 crashes within 10 minutes (node key
+"safe_mode") the node starts in safe mode: no services, $state safe, until `psos
+restart NODE --normal`. Under systemd (Type=notify) the parent sends READY=1 and
+WATCHDOG=1: packaging/psos@.service. --no-supervisor runs the node in this one
+process (for a debugger), without restarts.
+
 Examples:
   psos run examples/hello.json
   psos run greenhouse.json --node e01 --uplink mqtt://127.0.0.1:1883
@@ -82,6 +96,8 @@ RunCommand::RunCommand(CLI::App& parent)
                  "Run FILE and discard the deployed revisions kept in the data directory");
   app_->add_flag("--allow-exec", allow_exec_,
                  "Allow exec services (they run commands on this machine; off by default)");
+  app_->add_flag("--no-supervisor", no_supervisor_,
+                 "Run the node in this process: no restarts when it dies (for debuggers)");
   app_->add_option("--log-level", log_level_, "trace, debug, info, warn or error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
 }
@@ -112,13 +128,19 @@ std::vector<control::TrustedKey> trusted_keys(const system::NodeDefinition& node
   return trusted;
 }
 
-// After a `restart` command has stopped the node cleanly: the same program with the same
-// arguments, in the same process (its parent, a terminal or systemd, sees no exit).
-void restart_self() {
+// This process's command line.
+std::vector<std::string> own_arguments() {
   std::ifstream in("/proc/self/cmdline", std::ios::binary);
   std::vector<std::string> args;
   for (std::string arg; std::getline(in, arg, '\0');)
     args.push_back(arg);
+  return args;
+}
+
+// After a `restart` command has stopped the node cleanly, with no supervisor: the same program
+// with the same arguments, in the same process (its parent, a terminal or systemd, sees no exit).
+void restart_self() {
+  std::vector<std::string> args = own_arguments();
   std::vector<char*> argv;
   for (std::string& arg : args)
     argv.push_back(arg.data());
@@ -147,6 +169,8 @@ std::string node_to_run(const system::Definition& definition, const std::string&
 }  // namespace
 
 int RunCommand::run() const {
+  runtime::SupervisorLink link = runtime::SupervisorLink::from_environment();
+  if (!link.supervised() && !no_supervisor_) return runtime::run_supervised(own_arguments());
   spdlog::set_level(spdlog::level::from_str(log_level_));
   system::Diagnostics errors;
   std::optional<system::NodeDefinition> node;
@@ -239,6 +263,13 @@ int RunCommand::run() const {
   }
 
   boost::asio::io_context io;
+  runtime::NodeRecovery recovery(state_dir, *node, link.previous_exit());
+  if (!recovery.safe_mode_reason().empty()) {
+    spdlog::error("safe mode: {}", recovery.safe_mode_reason());
+    node->services.clear();
+  }
+  // Crash records name the revision that runs (0: the definition file on the command line).
+  recovery.set_revision(revision);
   runtime::NodeOptions options;
   const std::string prefix = "psos/" + node->system + "/" + node->name + "/";
   options.definition = std::move(*node);
@@ -263,12 +294,23 @@ int RunCommand::run() const {
   agent_options.command_line_file = file_;
   agent_options.trusted = std::move(trusted);
   agent_options.overrides = std::move(overrides);
+  agent_options.safe_mode_reason = recovery.safe_mode_reason();
+  if (recovery.last_crash())
+    agent_options.last_crash = runtime::summary_json(*recovery.last_crash());
+  agent_options.left_safe_mode = [&link] { link.send("ready"); };
   agent_options.restart_node = [&] {
     spdlog::info("restart requested: stopping, then starting again");
     restart = true;
     stop();
   };
+  control::Agent* deployed_agent = nullptr;
+  // A committed deploy (or rollback) leaves safe mode, and crash records name its revision.
+  agent_options.on_deployed = [&recovery, &deployed_agent](std::uint64_t committed) {
+    recovery.set_revision(committed);
+    if (deployed_agent) deployed_agent->leave_safe_mode();
+  };
   control::Agent agent(running, std::move(agent_options));
+  deployed_agent = &agent;
   stop = [&] {
     if (stopping) return;
     stopping = true;
@@ -282,9 +324,27 @@ int RunCommand::run() const {
   };
   if (const std::string failure = running.start(); !failure.empty()) {
     std::fprintf(stderr, "psos run: %s\n", failure.c_str());
+    recovery.stopped_cleanly();
     return 1;
   }
   agent.start();
+  link.send("started");
+  recovery.start(
+      io.get_executor(), agent.boot(), [&link] { link.alive(); }, [&link] { link.send("good"); },
+      link.alive_interval());
+  if (const auto& crash = recovery.previous_crash()) {
+    std::string trace;
+    for (const std::string& frame : crash->trace)
+      trace += "\n  " + frame;
+    spdlog::error("the previous run crashed: {}; `psos crashes {}` shows its record{}",
+                  runtime::describe(*crash), running.definition().name,
+                  trace.empty() ? "" : "; stack trace:" + trace);
+  }
+  // After the agent's own: $state is ready (or safe) before the parent tells systemd.
+  boost::asio::post(io, [&link, &recovery] {
+    link.send(recovery.safe_mode_reason().empty() ? "ready"
+                                                  : "safe " + recovery.safe_mode_reason());
+  });
   std::fputs(running.summary().c_str(), stdout);
   std::fputs(agent.summary().c_str(), stdout);
   if (revision > 0)
@@ -302,7 +362,11 @@ int RunCommand::run() const {
     stop();
   });
   io.run();
-  if (restart) restart_self();
+  recovery.stopped_cleanly();
+  if (restart) {
+    if (!link.supervised()) restart_self();
+    link.send("restart");
+  }
   return 0;
 }
 

@@ -1,5 +1,6 @@
 // `psos run [FILE] [--node NAME] [--uplink URL] [--listen URL]... [--data DIR] [--allow-exec]`:
-// runs one node of a system definition until Ctrl-C or SIGTERM.
+// runs one node of a system definition until Ctrl-C or SIGTERM, in a child process that a small
+// parent starts again when it dies (runtime/process_supervisor.hpp).
 #pragma once
 
 #include <string>
@@ -32,6 +33,7 @@ class RunCommand {
   std::string log_level_ = "info";
   bool allow_exec_ = false;
   bool from_file_ = false;
+  bool no_supervisor_ = false;
 };
 
 }  // namespace psos::cli

@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 #include <sys/utsname.h>
+#include <unistd.h>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -16,6 +17,7 @@
 #include "mqtt/topic.hpp"
 #include "router/router.hpp"
 #include "router/uplink.hpp"
+#include "runtime/safe_mode.hpp"
 #include "script/script.hpp"
 #include "system/arguments.hpp"
 
@@ -125,11 +127,14 @@ json Agent::Impl::info_json() {
           {"node", def.name},
           {"state", state},
           {"definition", options.definition_hash},
-          {"revision", options.revision},
           {"started", started_ms},
           {"boot", boot},
           {"uplink", node.uplink_name()},
           {"listen", node.listening()},
+          {"pid", ::getpid()},
+          {"safe_mode", options.safe_mode_reason.empty() ? json() : json(options.safe_mode_reason)},
+          {"last_crash", options.last_crash},
+          {"revision", options.revision != 0 ? json(options.revision) : json()},
           {"services", services}};
 }
 
@@ -267,7 +272,8 @@ void Agent::Impl::on_control_message(const router::MessagePtr& message,
   if (topic == prefix + "$state") {
     // Our own will, published by a broker after we were back (a restarted broker publishes the
     // wills it restored): say again what is true.
-    if (message->payload != state && !stopping && (state == "ready" || state == "init")) {
+    if (message->payload != state && !stopping &&
+        (state == "ready" || state == "safe" || state == "init")) {
       spdlog::info("control: {}$state read \"{}\" while the node is {}: announcing it again",
                    prefix, message->payload, state);
       publish_state(state);
@@ -394,7 +400,7 @@ void Agent::start() {
   // Ready once the services have had their first turn on the loop.
   asio::post(a.executor, [&a, alive = a.alive] {
     if (!*alive || a.stopping) return;
-    a.publish_state("ready");
+    a.publish_state(a.options.safe_mode_reason.empty() ? "ready" : "safe");
     a.schedule_info();
   });
   a.metrics_timer = std::make_unique<asio::steady_timer>(a.executor);
@@ -413,6 +419,26 @@ asio::awaitable<void> Agent::stop() {
     a.publish_state("stopped");
   }
   co_await a.node.leave();
+}
+
+void Agent::leave_safe_mode() {
+  Impl& a = *impl_;
+  if (a.options.safe_mode_reason.empty()) return;
+  runtime::leave_safe_mode_on_next_start(a.node.state_dir());
+  a.options.safe_mode_reason.clear();
+  spdlog::info("safe mode: left");
+  if (a.state == "safe") a.publish_state("ready");
+  a.schedule_info();
+  if (a.options.left_safe_mode) a.options.left_safe_mode();
+}
+
+void Agent::set_revision(std::uint64_t revision) {
+  impl_->options.revision = revision;
+  impl_->schedule_info();
+}
+
+std::uint64_t Agent::boot() const noexcept {
+  return impl_->boot;
 }
 
 std::string Agent::summary() const {

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
@@ -41,12 +42,21 @@ struct AgentOptions {
   // Called when a `restart` command asks for the whole node to restart: psos run stops the node
   // cleanly and starts its program again.
   std::function<void()> restart_node;
-  // Deploys (docs/control.md, "Deploy"): the revision running (0: the command-line file), the
-  // file it was read from, and the command-line file (what a rollback to revision 0 runs).
+  // Safe mode (runtime/safe_mode.hpp): why the node runs no services, empty when it runs
+  // normally. $state says safe instead of ready, and $info's safe_mode says why.
+  std::string safe_mode_reason;
+  // The crash log's newest record, summarised (runtime::summary_json): $info's last_crash.
+  nlohmann::json last_crash;
+  // Called after leave_safe_mode(): psos run tells its parent (and systemd) the node is ready.
+  std::function<void()> left_safe_mode;
+  // Deploys (docs/control.md, "Deploy"): the revision running ($info's revision, null while 0:
+  // the command-line file), the file it was read from, and the command-line file (what a
+  // rollback to revision 0 runs).
   std::uint64_t revision = 0;
   std::filesystem::path definition_file;
   std::filesystem::path command_line_file;
-  // Called once a deployed revision is committed (the recovery half leaves safe mode here).
+  // Called once a revision is committed by a deploy or a rollback: psos run leaves safe mode
+  // (Agent::leave_safe_mode) and names the revision in crash records.
   std::function<void(std::uint64_t revision)> on_deployed;
 };
 
@@ -62,6 +72,16 @@ class Agent {
   void start();
   // Stops the services, publishes $state stopped and the last $info, then the node leaves.
   boost::asio::awaitable<void> stop();
+
+  // For the deploy code, once a revision runs: out of safe mode now ($state ready, $info's
+  // safe_mode null, then options.left_safe_mode) and at the next starts (the crashes so far no
+  // longer count: runtime::leave_safe_mode_on_next_start). Does nothing outside safe mode.
+  void leave_safe_mode();
+  // The revision $info names from now on (after a deploy committed it).
+  void set_revision(std::uint64_t revision);
+
+  // The boot counter's value for this run (after start()).
+  std::uint64_t boot() const noexcept;
 
   // The lines psos run adds to the node's summary: control topics and trusted keys.
   std::string summary() const;

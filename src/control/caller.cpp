@@ -212,7 +212,13 @@ void Caller::on_message(client::MessageHandler handler) {
 asio::awaitable<client::error_code> Caller::subscribe(std::string filter, mqtt::QoS qos) {
   client::SubscribeOptions so;
   so.qos = qos;
-  auto [ec, subscription] = co_await impl_->client->subscribe(std::move(filter), so, use_tuple);
+  co_return co_await subscribe(std::move(filter), so);
+}
+
+asio::awaitable<client::error_code> Caller::subscribe(std::string filter,
+                                                      client::SubscribeOptions options) {
+  auto [ec, subscription] =
+      co_await impl_->client->subscribe(std::move(filter), options, use_tuple);
   if (!ec) subscription.close();  // messages come through on_message
   co_return ec;
 }

@@ -60,6 +60,9 @@ class Caller {
   void on_message(client::MessageHandler handler);
   // Subscribes to `filter`; the broker's refusal as an error.
   boost::asio::awaitable<client::error_code> subscribe(std::string filter, mqtt::QoS qos);
+  // The same with every option (a dashboard asks for Retain As Published, say).
+  boost::asio::awaitable<client::error_code> subscribe(std::string filter,
+                                                       client::SubscribeOptions options);
   boost::asio::awaitable<void> unsubscribe(std::string filter);
   // Completes once every message the broker had for this connection before the call has arrived
   // (a marker is sent to the reply topic and awaited: a broker delivers messages on one

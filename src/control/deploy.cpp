@@ -512,6 +512,7 @@ asio::awaitable<json> rollback_verb(Agent::Impl& a, const json&) {
   state.committed = target;
   d.store.save(state);
   spdlog::info("rollback: revision {} runs (was {})", target, before);
+  if (a.options.on_deployed) a.options.on_deployed(target);
   json result = changes_json(changes);
   result["before"] = before;
   result["revision"] = target;

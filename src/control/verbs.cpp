@@ -5,6 +5,8 @@
 #include <boost/asio/post.hpp>
 
 #include "control/agent_impl.hpp"
+#include "runtime/crash_log.hpp"
+#include "runtime/safe_mode.hpp"
 #include "system/arguments.hpp"
 
 namespace psos::control {
@@ -127,14 +129,34 @@ asio::awaitable<json> log(Agent::Impl& a, const json& args) {
   co_return json{{"level", level}};
 }
 
-asio::awaitable<json> restart(Agent::Impl& a, const json&) {
+asio::awaitable<json> restart(Agent::Impl& a, const json& args) {
   if (!a.options.restart_node)
     throw VerbError("refused", "this node cannot restart itself (it was not started by psos run)");
+  const bool normal = args.value("normal", false);
+  if (normal) runtime::leave_safe_mode_on_next_start(a.node.state_dir());
   // After the reply has gone: the restart stops the node, its uplink included.
   asio::post(a.executor, [fn = a.options.restart_node, alive = a.alive] {
     if (*alive) fn();
   });
-  co_return json{{"restarting", true}};
+  co_return json{{"restarting", true}, {"normal", normal}};
+}
+
+asio::awaitable<json> crashes(Agent::Impl& a, const json& args) {
+  const std::vector<runtime::CrashRecord> records = runtime::CrashLog(a.node.state_dir()).records();
+  if (args.contains("index")) {
+    const auto index = args["index"].get<std::int64_t>();
+    if (index < 1 || static_cast<std::size_t>(index) > records.size())
+      throw VerbError("invalid_args", fmt::format("no crash {} on node {} ({} recorded)", index,
+                                                  a.node.definition().name, records.size()));
+    co_return runtime::to_json(records[static_cast<std::size_t>(index - 1)]);
+  }
+  json list = json::array();
+  for (const runtime::CrashRecord& r : records)
+    list.push_back(runtime::summary_json(r));
+  co_return json{
+      {"node", a.node.definition().name},
+      {"safe_mode", a.options.safe_mode_reason.empty() ? json() : json(a.options.safe_mode_reason)},
+      {"crashes", list}};
 }
 
 asio::awaitable<json> conf(Agent::Impl& a, const json& args) {
@@ -210,7 +232,23 @@ const std::vector<Verb>& verbs() {
                         "Records at this level and above are published"),
                  text("service", "One service only", false)}},
        log},
-      {{.name = "restart", .description = "Restarts the whole node cleanly"}, restart},
+      {{.name = "restart",
+        .description = "Restarts the whole node cleanly; with normal, out of safe mode",
+        .args = {{.name = "normal",
+                  .type = ParamType::Boolean,
+                  .default_value = false,
+                  .description = "Start normally whatever crashed before (leaves safe mode)",
+                  .literal = true}}},
+       restart},
+      {{.name = "crashes",
+        .description = "The crash log, newest first (the last 10): summaries, or one record "
+                       "whole with its stack trace and last log lines",
+        .args = {{.name = "index",
+                  .type = ParamType::Integer,
+                  .description = "One record whole: 1 is the newest",
+                  .minimum = 1,
+                  .literal = true}}},
+       crashes},
       {{.name = "revision",
         .description = "The revision running: its number, definition text and files' SHA-256"},
        revision_verb},

@@ -106,7 +106,7 @@ struct Node::Impl {
       s.started_ms = epoch_ms();
       changed(s);
       try {
-        Service::last_resumed = &s;
+        Service::last_resumed = Service::running = &s;
         co_await run(s);
         s.forget_functions();
         if (s.stopping()) break;

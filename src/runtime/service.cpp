@@ -15,6 +15,8 @@ constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 }
 
 Service* Service::last_resumed = nullptr;
+Service* Service::running = nullptr;
+std::vector<std::shared_ptr<spdlog::sinks::sink>> Service::log_sinks;
 
 std::string_view to_string(ServiceStatus status) noexcept {
   switch (status) {
@@ -54,6 +56,8 @@ Service::Service(router::Router& router, asio::any_io_executor executor, std::st
     return s;
   }();
   log_ = std::make_shared<spdlog::logger>(definition_.name, sink);
+  for (const auto& extra : log_sinks)
+    log_->sinks().push_back(extra);
   log_->set_level(spdlog::default_logger()->level());
   reset();
 }
@@ -62,6 +66,7 @@ Service::~Service() {
   // The loop watch names the service that last ran: never one that is gone (a deploy removes
   // services, a restart replaces them).
   if (last_resumed == this) last_resumed = nullptr;
+  if (running == this) running = nullptr;
 }
 
 void Service::reset() {
@@ -106,8 +111,9 @@ asio::awaitable<router::MessagePtr> Service::next() {
   while (inbox_.empty()) {
     check_stop();
     wake_.expires_at(asio::steady_timer::time_point::max());
+    running = nullptr;
     co_await wake_.async_wait(use_tuple);
-    last_resumed = this;
+    last_resumed = running = this;
   }
   check_stop();
   router::MessagePtr m = std::move(inbox_.front());
@@ -118,8 +124,9 @@ asio::awaitable<router::MessagePtr> Service::next() {
 asio::awaitable<void> Service::sleep(std::chrono::milliseconds duration) {
   check_stop();
   timer_.expires_after(duration);
+  running = nullptr;
   co_await timer_.async_wait(use_tuple);
-  last_resumed = this;
+  last_resumed = running = this;
   check_stop();
 }
 
@@ -231,6 +238,15 @@ nlohmann::json Service::call_now(std::string_view function, const nlohmann::json
     throw CallError("async", "function " + std::string(function) + " of service " +
                                  definition_.name +
                                  " waits for its result: call it with psos call");
+  // The function's code runs now, called by another service or the control plane: a crash or a
+  // watchdog abort in it names this service.
+  struct Running {
+    Service* before = running;
+    explicit Running(Service* s) { running = s; }
+    ~Running() { running = before; }
+    Running(const Running&) = delete;
+    Running& operator=(const Running&) = delete;
+  } guard(this);
   try {
     return h.sync(args);
   } catch (const CallError&) {

@@ -108,8 +108,15 @@ class Service final : public modules::Context {
   boost::asio::cancellation_signal& cancel() noexcept { return cancel_; }
   // Clears what a failed run() left (subscriptions, inbox) before the next run.
   void reset();
-  // Set around every resumption of the service's code, for the blocked-loop report.
+  // Set around every resumption of the service's code, for the blocked-loop report and the
+  // crash record; cleared when that service goes.
   static Service* last_resumed;
+  // The same, but cleared while that service waits in next() or sleep(): the service whose code
+  // is running now, for a crash record (null: the node's own code, or the loop idle). A module
+  // that waits on something else still counts as running until its next next() or sleep().
+  static Service* running;
+  // Sinks every service's logger gets besides standard output (the black box's).
+  static std::vector<std::shared_ptr<spdlog::sinks::sink>> log_sinks;
 
  private:
   void check_stop() const;

@@ -110,6 +110,36 @@ const std::vector<ParamSpec>& node_keys() {
        .description = "How often the node publishes psos/<system>/<node>/$metrics; 0 turns them "
                       "off",
        .minimum = 0},
+      {.name = "watchdog",
+       .type = ParamType::Duration,
+       .default_value = "30s",
+       .description = "A node whose event loop stalls this long (a service computing without "
+                      "yielding) aborts with a crash record naming the service, and psos run "
+                      "starts it again; 0 turns the watchdog off",
+       .minimum = 0},
+      {.name = "safe_mode",
+       .type = ParamType::Object,
+       .default_value = json::object(),
+       .description = "After `crashes` crashes within `window`, each before its boot counted as "
+                      "good, the node starts with no services (uplink and control plane only, "
+                      "$state safe) until psos restart NODE --normal or a deploy",
+       .fields = {{.name = "crashes",
+                   .type = ParamType::Integer,
+                   .default_value = 3,
+                   .description = "How many crashes within the window start safe mode",
+                   .minimum = 1,
+                   .maximum = 100},
+                  {.name = "window",
+                   .type = ParamType::Duration,
+                   .default_value = "10m",
+                   .description = "How far back crashes count",
+                   .minimum = 1000},
+                  {.name = "good_after",
+                   .type = ParamType::Duration,
+                   .default_value = "60s",
+                   .description = "A boot that ran this long counts as good: its crash, if it "
+                                  "crashes later, does not count towards safe mode",
+                   .minimum = 0}}},
       {.name = "log",
        .type = ParamType::Object,
        .default_value = json::object(),
@@ -411,6 +441,16 @@ std::optional<NodeDefinition> expand(const Definition& definition, std::string_v
   }
   if (checked_node && checked_node->contains("metrics"))
     result.metrics = std::chrono::milliseconds((*checked_node)["metrics"].get<std::int64_t>());
+  if (checked_node && checked_node->contains("watchdog"))
+    result.watchdog = std::chrono::milliseconds((*checked_node)["watchdog"].get<std::int64_t>());
+  if (checked_node && checked_node->contains("safe_mode")) {
+    const json& safe = (*checked_node)["safe_mode"];
+    result.safe_mode.crashes = safe.value("crashes", result.safe_mode.crashes);
+    result.safe_mode.window = std::chrono::milliseconds(
+        safe.value("window", static_cast<std::int64_t>(result.safe_mode.window.count())));
+    result.safe_mode.good_after = std::chrono::milliseconds(
+        safe.value("good_after", static_cast<std::int64_t>(result.safe_mode.good_after.count())));
+  }
   if (checked_node && checked_node->contains("log")) {
     const json& log = (*checked_node)["log"];
     result.log_level = log.value("level", "info");
@@ -497,8 +537,9 @@ std::optional<NodeDefinition> expand(const Definition& definition, std::string_v
       if (module->validate) {
         const modules::Params params(*checked);
         module->validate(params, [&](std::string_view relative, std::string message) {
-          checker.error(relative.empty() ? service_path : service_path + "/" + std::string(relative),
-                        std::move(message));
+          checker.error(
+              relative.empty() ? service_path : service_path + "/" + std::string(relative),
+              std::move(message));
         });
         if (errors.size() != before) continue;
       }

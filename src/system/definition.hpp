@@ -51,6 +51,13 @@ struct NodeDefinition {
   std::size_t log_buffer = 1000;
   std::map<std::string, std::string, std::less<>> service_log_levels;
   std::vector<std::pair<std::string, std::string>> admins;
+  // Recovery (runtime/recovery.hpp): the loop's watchdog (0: off) and when to start in safe mode.
+  std::chrono::milliseconds watchdog{30000};
+  struct SafeMode {
+    unsigned crashes = 3;
+    std::chrono::milliseconds window{600000};
+    std::chrono::milliseconds good_after{60000};
+  } safe_mode;
 };
 
 class Definition {

@@ -1,14 +1,11 @@
-#!/ usr / bin / env python3
-""
-    "The command round trip of scripts/bench_control, side by side with mosquitto_rr.
+#!/usr/bin/env python3
+"""The command round trip of scripts/bench_control, side by side with mosquitto_rr.
 
-    On a Mosquitto on a free loopback port
-    : a `psos run` node(a timer service) joined to it,
-      and a paho responder that answers MQTT
-          5 requests(Response Topic + Correlation Data) with a JSON reply like the node's. Timed, each a process per request as a person runs them:
-`psos call bench
-          / n tick status` and `mosquitto_rr` to the responder; then, in one connection,
-`control_round_trip_bench` (N sequential signed calls). Writes {"cases": [...]} to --out.
+On a Mosquitto on a free loopback port: a `psos run` node (a timer service) joined to it, and a
+paho responder that answers MQTT 5 requests (Response Topic + Correlation Data) with a JSON reply
+like the node's. Timed, each a process per request as a person runs them: `psos call bench/n tick
+status` and `mosquitto_rr` to the responder; then, in one connection, `control_round_trip_bench`
+(N sequential signed calls). Writes {"cases": [...]} to --out.
 """
 
 import argparse
@@ -156,8 +153,11 @@ def main():
         for p in reversed(procs):
             p.send_signal(signal.SIGTERM)
             try:
-                p
-.wait(5) except subprocess.TimeoutExpired : p.kill() shutil.rmtree(tmp, True)
+                p.wait(5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        shutil.rmtree(tmp, True)
 
-                                                if __name__
-    == "__main__" : main()
+
+if __name__ == "__main__":
+    main()

@@ -1,4 +1,4 @@
-#!/ usr / bin / env python3
+#!/usr/bin/env python3
 """The table of scripts/bench_control from its results directory: round trips, signatures and
 the control plane's cost, with ratios and the issue's targets (reported, not asserted)."""
 
@@ -19,7 +19,8 @@ def load_json(path):
 def load_lines(path):
     try:
         with open(path) as f:
-            return [json.loads(line) for line in f if line.strip()]
+            # Only the JSON lines: a log line on stdout (a node's info) is not a result.
+            return [json.loads(line) for line in f if line.startswith("{")]
     except OSError:
         return []
 
@@ -77,7 +78,8 @@ def main(results):
             diff = (off - on) / off * 100
             print(f"  msg/s, median of {len(bus[False])} runs each: off {off:,.0f}, on {on:,.0f}; "
                   f"on/off {on / off:.3f}x ({diff:+.1f} % lost)")
-            print(f"  target under 5 % difference: {'met' if abs(diff) < 5 else 'MISSED'}")
+            # Faster with the control plane on is noise between runs, not a cost.
+            print(f"  target under 5 % lost: {'met' if diff < 5 else 'MISSED'}")
         if False in idle and True in idle:
             for flag in (False, True):
                 r = idle[flag]

@@ -25,8 +25,8 @@ LISTENING = re.compile(r"listening\s+(mqtt://\S+)")
 class Node:
     """A running `psos run`; its stdout (summary and services' logs) and stderr are read."""
 
-    def __init__(self, processes, args, cwd=None):
-        self.proc = processes.start([psos_binary(), "run", *args], cwd=cwd)
+    def __init__(self, processes, args, cwd=None, env=None):
+        self.proc = processes.start([psos_binary(), "run", *args], cwd=cwd, env=env)
         self.out = LineReader(self.proc.stdout)
         self.err = LineReader(self.proc.stderr)
 

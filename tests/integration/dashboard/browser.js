@@ -1,0 +1,139 @@
+// The dashboard in a real browser (Debian's Chromium, headless, driven by playwright-core from
+// tools/npm) against the three nodes test_browser.py started. Each check prints "ok NAME" or
+// throws; screenshots of every view go to $SHOTS. Environment: DASH_URL, BROKER_PORT, SYSTEM,
+// KILL_PID (the node to kill), REFUSAL (what `psos conf` said to the refused value), SHOTS, TOOLS.
+'use strict';
+const path = require('path');
+const { execFileSync } = require('child_process');
+const { chromium } = require(path.join(process.env.TOOLS, 'node_modules', 'playwright-core'));
+
+const URL = process.env.DASH_URL;
+const SYSTEM = process.env.SYSTEM;
+const SHOTS = process.env.SHOTS;
+
+function ok(name) { console.log('ok ' + name); }
+// The whole page in one picture: the viewport grown to the page (a full-page capture would
+// repeat the sticky header), then put back.
+async function shoot(page, name) {
+  const size = page.viewportSize();
+  const height = await page.evaluate(() => document.documentElement.scrollHeight);
+  await page.setViewportSize({ width: size.width, height: Math.min(Math.max(height, size.height), 4000) });
+  await page.waitForTimeout(300);
+  await page.screenshot({ path: path.join(SHOTS, name) });
+  await page.setViewportSize(size);
+}
+function fail(message) { throw new Error(message); }
+
+async function main() {
+  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: ['--no-sandbox'] });
+  try {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 860 } });
+    const errors = [];
+    page.on('pageerror', (e) => errors.push(String(e)));
+    page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+
+    // The map: three nodes ready, the expected edges.
+    await page.goto(URL + '/#/map');
+    for (const n of ['gw', 'e01', 'e02'])
+      await page.locator(`.map-node[data-node="${SYSTEM}/${n}"][data-state="ready"]`).waitFor({ timeout: 10000 });
+    const edges = await page.$$eval('path.edge', (ps) => ps.map((p) => `${p.dataset.from} -> ${p.dataset.to} via ${p.dataset.topic}`).sort());
+    const expected = [
+      `${SYSTEM}/e01/tick -> ${SYSTEM}/e02/fmt via fleet/tick`,
+      `${SYSTEM}/e01/tick -> ${SYSTEM}/gw/agg via fleet/tick`,
+      `${SYSTEM}/e02/fmt -> ${SYSTEM}/e02/lcd via local/e02/lcd`,
+      `${SYSTEM}/gw/agg -> ${SYSTEM}/gw/echo via fleet/mean`,
+    ];
+    if (JSON.stringify(edges) !== JSON.stringify(expected)) fail('edges:\n' + edges.join('\n') + '\nexpected:\n' + expected.join('\n'));
+    if (await page.locator('path.edge.local').count() !== 1) fail('the local/ edge is not drawn as local');
+    ok('map shows three nodes ready and the expected edges');
+    await page.waitForTimeout(1200); // the rates of a second are in
+    await shoot(page, 'map.png');
+
+    // Topics: a message published with mosquitto_pub is in the tree within a second.
+    await page.goto(URL + '/#/topics');
+    await page.fill('#topic-filter', 'dash/');
+    const started = Date.now();
+    execFileSync('mosquitto_pub', ['-h', '127.0.0.1', '-p', process.env.BROKER_PORT, '-t', 'dash/room/climate', '-r', '-m', '{"temp": 21.5, "hum": 40}']);
+    await page.locator('.tree [data-topic="dash/room/climate"]').waitFor({ timeout: 1000 });
+    const latency = Date.now() - started;
+    ok(`mosquitto_pub's message in the topic tree after ${latency} ms`);
+    await page.click('.tree [data-topic="dash/room/climate"]');
+    await page.locator('#detail-topic', { hasText: 'dash/room/climate' }).waitFor();
+    if ((await page.textContent('#detail-retained')) !== 'yes') fail('retained flag not shown');
+    const payload = await page.textContent('#detail-payload');
+    if (payload !== JSON.stringify({ temp: 21.5, hum: 40 }, null, 2)) fail('payload shown as ' + payload);
+    for (let i = 0; i < 5; i++) {
+      execFileSync('mosquitto_pub', ['-h', '127.0.0.1', '-p', process.env.BROKER_PORT, '-t', 'dash/room/climate', '-r', '-m', JSON.stringify({ temp: 21 + i, hum: 40 - i })]);
+      await page.waitForTimeout(300);
+    }
+    const points = Number(await page.getAttribute('svg.spark', 'data-points'));
+    if (points < 4) fail(`sparkline has ${points} points`);
+    ok('topic detail: pretty JSON, retained flag, sparkline');
+    // The publish form.
+    await page.fill('#publish input[name=topic]', 'dash/from/page');
+    await page.fill('#publish textarea[name=payload]', 'hello');
+    await page.click('#publish button[type=submit]');
+    await page.fill('#topic-filter', 'dash/from');
+    await page.locator('.tree [data-topic="dash/from/page"]').waitFor({ timeout: 3000 });
+    ok('publish form');
+    await page.fill('#topic-filter', '');
+    await shoot(page, 'topics.png');
+
+    // A node: restart a service from its services table.
+    await page.goto(URL + `/#/node/${SYSTEM}/gw`);
+    const row = page.locator('#services tr[data-service="echo"]');
+    await row.waitFor();
+    const before = Number(await row.locator('[data-field=restarts]').textContent());
+    await row.locator('button[data-op=restart]').click();
+    await page.locator(`#services tr[data-service="echo"] [data-field=restarts]`, { hasText: String(before + 1) }).waitFor({ timeout: 10000 });
+    await page.locator('#services tr[data-service="echo"] [data-field=status]', { hasText: 'running' }).waitFor({ timeout: 10000 });
+    ok('restart from the node view shows in restarts');
+
+    // The conf editor: a refused value shows the spec's message.
+    await page.goto(URL + `/#/node/${SYSTEM}/e01`);
+    const conf = page.locator('#conf tr[data-param="tick.every"]');
+    await conf.waitFor({ timeout: 10000 });
+    await conf.locator('input').fill('"soon"');
+    await conf.locator('button', { hasText: 'set' }).click();
+    await conf.locator('.conf-msg.error-text').waitFor({ timeout: 10000 });
+    const refusal = await conf.locator('.conf-msg').textContent();
+    if (!process.env.REFUSAL.includes(refusal)) fail(`conf refusal shown as "${refusal}", psos conf says "${process.env.REFUSAL}"`);
+    ok('conf value refused with the spec\'s message');
+    // A function called from its form.
+    await page.locator('[data-function="tick.status"] button[type=submit]').click();
+    await page.waitForFunction(() => {
+      const pre = document.querySelector('[data-function="tick.status"] pre');
+      return pre && pre.textContent.startsWith('{') && !pre.classList.contains('error-text');
+    }, null, { timeout: 10000 });
+    ok('function call form');
+    await page.locator('[data-chart="CPU"] polyline').waitFor({ timeout: 10000 });
+    await shoot(page, 'node.png');
+
+    // A phone-sized screen.
+    const phone = await browser.newPage({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2 });
+    await phone.goto(URL + '/#/map');
+    await phone.locator(`.map-node[data-node="${SYSTEM}/gw"]`).waitFor();
+    const overflow = await phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    if (overflow > 0) fail(`the map is ${overflow} px wider than a phone`);
+    await shoot(phone, 'phone-map.png');
+    await phone.goto(URL + `/#/node/${SYSTEM}/gw`);
+    await phone.locator('#services tr[data-service="echo"]').waitFor();
+    await shoot(phone, 'phone-node.png');
+    ok('phone-sized screen');
+
+    // A node killed turns lost on the map.
+    await page.goto(URL + '/#/map');
+    await page.locator(`.map-node[data-node="${SYSTEM}/e02"][data-state="ready"]`).waitFor();
+    process.kill(Number(process.env.KILL_PID), 'SIGKILL');
+    await page.locator(`.map-node[data-node="${SYSTEM}/e02"][data-state="lost"]`).waitFor({ timeout: 10000 });
+    ok('a node killed turns lost on the map');
+    await shoot(page, 'map-lost.png');
+
+    if (errors.length) fail('errors in the page:\n' + errors.join('\n'));
+    ok('no error in the page');
+  } finally {
+    await browser.close();
+  }
+}
+
+main().catch((e) => { console.error(e.stack || String(e)); process.exit(1); });
