@@ -180,8 +180,6 @@ Fleet::Fleet(std::string command, const FleetFlags& flags, bool signs)
 
 Fleet::~Fleet() = default;
 
-namespace {
-
 control::PrivateKey load_key(const FleetFlags& flags) {
   std::filesystem::path path = flags.key;
   bool chosen = !path.empty();
@@ -205,6 +203,8 @@ control::PrivateKey load_key(const FleetFlags& flags) {
     throw FleetFailure(kExitUsage, std::string("cannot use the key: ") + e.what());
   }
 }
+
+namespace {
 
 client::ClientOptions client_options(const FleetFlags& flags) {
   ClientFlags connection;

@@ -40,6 +40,10 @@ struct FleetFlags {
   void add_to(CLI::App& app, bool signs = true);
 };
 
+// The key that signs requests: --key, else $PSOS_KEY, else the user's admin.key. Throws
+// FleetFailure (usage) when there is none or it cannot be used.
+control::PrivateKey load_key(const FleetFlags& flags);
+
 // A failure that ends a fleet command: its exit status and a one-line message.
 struct FleetFailure : std::runtime_error {
   FleetFailure(int s, const std::string& message) : std::runtime_error(message), status(s) {}

@@ -6,10 +6,10 @@
 namespace psos::cli {
 
 FleetCommands::FleetCommands(CLI::App& parent)
-    : commands_{nodes_command(parent),    call_command(parent),    cmd_command(parent),
-                conf_command(parent),     eval_command(parent),    repl_command(parent),
-                logs_command(parent),     restart_command(parent), crashes_command(parent),
-                dashboard_command(parent)} {}
+    : commands_{nodes_command(parent),     call_command(parent),    cmd_command(parent),
+                conf_command(parent),      eval_command(parent),    repl_command(parent),
+                logs_command(parent),      restart_command(parent), crashes_command(parent),
+                dashboard_command(parent), deploy_command(parent),  rollback_command(parent)} {}
 
 bool FleetCommands::selected() const {
   for (const FleetCommand& c : commands_)

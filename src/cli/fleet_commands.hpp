@@ -29,6 +29,8 @@ FleetCommand repl_command(CLI::App& parent);       // repl_command.cpp
 FleetCommand logs_command(CLI::App& parent);       // logs_command.cpp
 FleetCommand crashes_command(CLI::App& parent);    // crashes_command.cpp
 FleetCommand dashboard_command(CLI::App& parent);  // dashboard_command.cpp
+FleetCommand deploy_command(CLI::App& parent);     // deploy_command.cpp
+FleetCommand rollback_command(CLI::App& parent);   // deploy_command.cpp
 
 class FleetCommands {
  public:

@@ -68,6 +68,7 @@ std::string attributes(const ParamSpec& spec) {
     text += ", at most " + bound(spec, *spec.maximum);
   }
   if (spec.literal && spec.type != ParamType::Boolean) text += ", not a template";
+  if (spec.file) text += ", a file relative to the definition";
   if (spec.required) text += ", required";
   if (!spec.default_value.is_null()) text += ", default " + spec.default_value.dump();
   return text;

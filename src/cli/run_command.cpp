@@ -2,7 +2,6 @@
 // stops it cleanly on SIGINT/SIGTERM.
 #include "run_command.hpp"
 
-#include <openssl/evp.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -19,7 +18,9 @@
 #include <functional>
 
 #include "control/agent.hpp"
+#include "control/digest.hpp"
 #include "control/keys.hpp"
+#include "control/revisions.hpp"
 #include "definition_input.hpp"
 #include "modules/module.hpp"
 #include "runtime/node.hpp"
@@ -48,6 +49,11 @@ has the details; psos call, conf, eval, logs and nodes use them.
 Services of module exec run commands on this machine: the node refuses to start
 them unless it is run with --allow-exec (a definition cannot allow them itself).
 
+A revision deployed by `psos deploy` and committed is kept in the node's data
+directory and runs at the next start in preference to FILE, until the node is
+started with --from-file (which discards the deployed revisions). The start
+summary says which revision runs and where it comes from.
+
 Ctrl-C (SIGINT) or SIGTERM stops the services in reverse start order.
 
 psos run is two processes: a small parent that runs the node as its child and
@@ -65,19 +71,6 @@ Examples:
   psos run examples/hello.json
   psos run greenhouse.json --node e01 --uplink mqtt://127.0.0.1:1883
   psos sub -t 'psos/#' -v          (in another terminal: watch the node))";
-
-std::string sha256_hex(const std::string& text) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  EVP_Digest(text.data(), text.size(), digest, &length, EVP_sha256(), nullptr);
-  std::string hex;
-  static constexpr char kDigits[] = "0123456789abcdef";
-  for (unsigned i = 0; i < length; ++i) {
-    hex += kDigits[digest[i] >> 4];
-    hex += kDigits[digest[i] & 15];
-  }
-  return hex;
-}
 
 }  // namespace
 
@@ -99,6 +92,8 @@ RunCommand::RunCommand(CLI::App& parent)
                    "Execute commands signed by the keys in FILE (lines 'ed25519:... NAME' or a "
                    "JSON object), besides the definition's admins")
       ->option_text("FILE");
+  app_->add_flag("--from-file", from_file_,
+                 "Run FILE and discard the deployed revisions kept in the data directory");
   app_->add_flag("--allow-exec", allow_exec_,
                  "Allow exec services (they run commands on this machine; off by default)");
   app_->add_flag("--no-supervisor", no_supervisor_,
@@ -177,41 +172,73 @@ int RunCommand::run() const {
   runtime::SupervisorLink link = runtime::SupervisorLink::from_environment();
   if (!link.supervised() && !no_supervisor_) return runtime::run_supervised(own_arguments());
   spdlog::set_level(spdlog::level::from_str(log_level_));
-  std::string error;
-  const std::optional<std::string> text = read_text_file(file_, error);
-  if (!text) {
-    std::fprintf(stderr, "psos run: cannot read %s: %s\n", file_.c_str(), error.c_str());
-    return 2;
-  }
   system::Diagnostics errors;
   std::optional<system::NodeDefinition> node;
   std::shared_ptr<const system::Definition> definition;
   system::Secrets secrets;
   system::ServiceOverrides overrides;
   std::filesystem::path state_dir;
+  std::string text;
+  // The file the node runs: the committed deployed revision, else the command-line file.
+  std::string run_file = file_;
+  std::uint64_t revision = 0;
+  // Reads `file` and expands the node; false (with `errors`) when it has problems.
+  const auto load = [&](const std::string& file, const std::string& name_given) {
+    std::string error;
+    const std::optional<std::string> read = read_text_file(file, error);
+    if (!read) throw std::runtime_error("cannot read " + file + ": " + error);
+    text = *read;
+    node.reset();
+    auto parsed = system::parse_definition(text, file, errors);
+    if (!parsed) return false;
+    definition = std::make_shared<const system::Definition>(std::move(*parsed));
+    const std::string name = node_to_run(*definition, name_given, file);
+    state_dir = data_.empty() ? std::filesystem::path(".psos") / definition->system() / name
+                              : std::filesystem::path(data_);
+    overrides = control::load_overrides(state_dir);
+    if (!overrides.empty()) {
+      system::Diagnostics with_overrides;
+      node = system::expand(*definition, name, secrets, modules::builtin_catalog(), with_overrides,
+                            &overrides);
+      if (!node && !with_overrides.empty()) {
+        // The definition changed under them: the node runs the definition as written.
+        for (const system::Diagnostic& d : with_overrides)
+          spdlog::warn("conf override not applied: {}", system::to_string(d));
+        spdlog::warn("ignoring the overrides in {}: they do not fit the definition any more",
+                     control::overrides_path(state_dir).string());
+        overrides.clear();
+      }
+    }
+    if (!node)
+      node = system::expand(*definition, name, secrets, modules::builtin_catalog(), errors);
+    return node.has_value() && errors.empty();
+  };
   try {
     secrets = load_secrets(file_, secrets_, errors);
-    if (auto parsed = system::parse_definition(*text, file_, errors)) {
-      definition = std::make_shared<const system::Definition>(std::move(*parsed));
-      const std::string name = node_to_run(*definition, node_, file_);
-      state_dir = data_.empty() ? std::filesystem::path(".psos") / definition->system() / name
-                                : std::filesystem::path(data_);
-      overrides = control::load_overrides(state_dir);
-      if (!overrides.empty()) {
-        system::Diagnostics with_overrides;
-        node = system::expand(*definition, name, secrets, modules::builtin_catalog(),
-                              with_overrides, &overrides);
-        if (!node && !with_overrides.empty()) {
-          // The definition changed under them: the node runs the definition as written.
-          for (const system::Diagnostic& d : with_overrides)
-            spdlog::warn("conf override not applied: {}", system::to_string(d));
-          spdlog::warn("ignoring the overrides in {}: they do not fit the definition any more",
-                       control::overrides_path(state_dir).string());
-          overrides.clear();
+    if (load(file_, node_)) {
+      const control::RevisionStore store(state_dir);
+      if (from_file_) {
+        store.discard();
+      } else if (const std::uint64_t committed = store.load().committed; committed > 0) {
+        if (const auto deployed = store.definition(committed)) {
+          const std::string name = node->name;
+          system::Diagnostics command_line_errors = std::move(errors);
+          errors.clear();
+          if (load(deployed->string(), name)) {
+            run_file = deployed->string();
+            revision = committed;
+          } else {
+            for (const system::Diagnostic& d : errors)
+              spdlog::warn("deployed revision {}: {}", committed, system::to_string(d));
+            spdlog::warn("deployed revision {} cannot run: running {}", committed, file_);
+            errors = std::move(command_line_errors);
+            load(file_, node_);
+          }
+        } else {
+          spdlog::warn("committed revision {} is missing from {}: running {}", committed,
+                       store.directory(committed).string(), file_);
         }
       }
-      if (!node)
-        node = system::expand(*definition, name, secrets, modules::builtin_catalog(), errors);
     }
   } catch (const std::invalid_argument& e) {
     std::fprintf(stderr, "psos run: %s\n", e.what());
@@ -224,7 +251,7 @@ int RunCommand::run() const {
   for (const system::Diagnostic& d : errors)
     std::fprintf(stderr, "%s\n", system::to_string(d).c_str());
   if (!errors.empty() || !node) {
-    std::fprintf(stderr, "psos run: %s has problems; nothing started\n", file_.c_str());
+    std::fprintf(stderr, "psos run: %s has problems; nothing started\n", run_file.c_str());
     return 1;
   }
   std::vector<control::TrustedKey> trusted;
@@ -241,9 +268,7 @@ int RunCommand::run() const {
     spdlog::error("safe mode: {}", recovery.safe_mode_reason());
     node->services.clear();
   }
-  // The deployed revision this run runs; 0: the definition file on the command line. The deploy
-  // code sets it from the revision it committed (crash records and $info name it).
-  const std::uint64_t revision = 0;
+  // Crash records name the revision that runs (0: the definition file on the command line).
   recovery.set_revision(revision);
   runtime::NodeOptions options;
   const std::string prefix = "psos/" + node->system + "/" + node->name + "/";
@@ -262,20 +287,30 @@ int RunCommand::run() const {
   control::AgentOptions agent_options;
   agent_options.definition = definition;
   agent_options.secrets = secrets;
-  agent_options.definition_hash = sha256_hex(*text);
+  agent_options.definition_hash = control::sha256_hex(text);
+  agent_options.definition_text = text;
+  agent_options.revision = revision;
+  agent_options.definition_file = run_file;
+  agent_options.command_line_file = file_;
   agent_options.trusted = std::move(trusted);
   agent_options.overrides = std::move(overrides);
   agent_options.safe_mode_reason = recovery.safe_mode_reason();
   if (recovery.last_crash())
     agent_options.last_crash = runtime::summary_json(*recovery.last_crash());
-  agent_options.revision = revision;
   agent_options.left_safe_mode = [&link] { link.send("ready"); };
   agent_options.restart_node = [&] {
     spdlog::info("restart requested: stopping, then starting again");
     restart = true;
     stop();
   };
+  control::Agent* deployed_agent = nullptr;
+  // A committed deploy (or rollback) leaves safe mode, and crash records name its revision.
+  agent_options.on_deployed = [&recovery, &deployed_agent](std::uint64_t committed) {
+    recovery.set_revision(committed);
+    if (deployed_agent) deployed_agent->leave_safe_mode();
+  };
   control::Agent agent(running, std::move(agent_options));
+  deployed_agent = &agent;
   stop = [&] {
     if (stopping) return;
     stopping = true;
@@ -312,6 +347,11 @@ int RunCommand::run() const {
   });
   std::fputs(running.summary().c_str(), stdout);
   std::fputs(agent.summary().c_str(), stdout);
+  if (revision > 0)
+    std::printf("  revision   %llu, deployed (%s; --from-file runs %s)\n",
+                static_cast<unsigned long long>(revision), run_file.c_str(), file_.c_str());
+  else
+    std::printf("  revision   0, the command-line file %s\n", file_.c_str());
   std::fputs("Ctrl-C stops the node.\n", stdout);
   std::fflush(stdout);
 

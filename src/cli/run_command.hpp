@@ -32,6 +32,7 @@ class RunCommand {
   std::string trust_;
   std::string log_level_ = "info";
   bool allow_exec_ = false;
+  bool from_file_ = false;
   bool no_supervisor_ = false;
 };
 

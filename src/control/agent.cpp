@@ -226,14 +226,16 @@ json Agent::Impl::metrics_json() {
 }
 
 asio::awaitable<void> Agent::Impl::metrics_loop() {
+  // A deploy that changes "metrics" starts another loop: this one then ends.
+  const unsigned generation = ++metrics_generation;
   const auto interval = node.definition().metrics;
   if (interval.count() <= 0) co_return;
   auto alive_now = alive;
   cpu.percent();  // the first report covers the first interval only
-  while (*alive_now && !stopping) {
+  while (*alive_now && !stopping && generation == metrics_generation) {
     metrics_timer->expires_after(interval);
     co_await metrics_timer->async_wait(use_tuple);
-    if (!*alive_now || stopping) break;
+    if (!*alive_now || stopping || generation != metrics_generation) break;
     control->publish(prefix + "$metrics", metrics_json().dump(), mqtt::QoS::AtMostOnce, false);
   }
 }
@@ -279,6 +281,7 @@ void Agent::Impl::on_control_message(const router::MessagePtr& message,
     }
     return;
   }
+  if (on_deploy_message(message)) return;
   const std::string cmd_prefix = prefix + "$cmd/";
   if (!topic.starts_with(cmd_prefix)) return;
   const std::string verb = topic.substr(cmd_prefix.size());
@@ -380,6 +383,7 @@ void Agent::start() {
   a.publish_state("init");
   a.control->subscribe(a.prefix + "$state", /*no_local=*/true);
   a.control->subscribe(a.prefix + "$cmd/+", /*no_local=*/true);
+  a.start_deploys();
 
   a.node.on_service_change([&a](runtime::Service& s) {
     a.apply_levels(s);

@@ -5,6 +5,8 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
+#include <filesystem>
+#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -27,6 +29,7 @@ struct AgentOptions {
   std::shared_ptr<const system::Definition> definition;
   system::Secrets secrets;
   std::string definition_hash;  // reported in $info
+  std::string definition_text;  // what the revision verb answers (the file may change since)
   // Keys whose signed commands the node executes.
   std::vector<TrustedKey> trusted;
   // The per-service parameter overrides in effect (conf set), as stored in the state dir.
@@ -44,11 +47,17 @@ struct AgentOptions {
   std::string safe_mode_reason;
   // The crash log's newest record, summarised (runtime::summary_json): $info's last_crash.
   nlohmann::json last_crash;
-  // The deployed revision the node runs: $info's revision (null while 0, the definition file on
-  // its command line). Set by psos run from what the deploy code committed.
-  std::uint64_t revision = 0;
   // Called after leave_safe_mode(): psos run tells its parent (and systemd) the node is ready.
   std::function<void()> left_safe_mode;
+  // Deploys (docs/control.md, "Deploy"): the revision running ($info's revision, null while 0:
+  // the command-line file), the file it was read from, and the command-line file (what a
+  // rollback to revision 0 runs).
+  std::uint64_t revision = 0;
+  std::filesystem::path definition_file;
+  std::filesystem::path command_line_file;
+  // Called once a revision is committed by a deploy or a rollback: psos run leaves safe mode
+  // (Agent::leave_safe_mode) and names the revision in crash records.
+  std::function<void(std::uint64_t revision)> on_deployed;
 };
 
 class Agent {

@@ -27,6 +27,8 @@ class Sandbox;
 
 namespace psos::control {
 
+struct Deployer;  // deploy.cpp
+
 // A verb's failure: the reply's error code and message.
 struct VerbError : std::runtime_error {
   VerbError(std::string c, const std::string& message)
@@ -40,6 +42,14 @@ struct Verb {
   modules::FunctionSpec spec;
   boost::asio::awaitable<nlohmann::json> (*run)(Agent::Impl& agent, const nlohmann::json& args);
 };
+// The deploy verbs (deploy.cpp).
+boost::asio::awaitable<nlohmann::json> revision_verb(Agent::Impl& agent, const nlohmann::json&);
+boost::asio::awaitable<nlohmann::json> deploy_begin_verb(Agent::Impl& agent,
+                                                         const nlohmann::json& args);
+boost::asio::awaitable<nlohmann::json> deploy_apply_verb(Agent::Impl& agent,
+                                                         const nlohmann::json& args);
+boost::asio::awaitable<nlohmann::json> rollback_verb(Agent::Impl& agent, const nlohmann::json&);
+
 // Every verb, in the order help lists them (verbs.cpp).
 const std::vector<Verb>& verbs();
 const Verb* find_verb(std::string_view name);
@@ -70,6 +80,7 @@ struct Agent::Impl {
   // $metrics
   CpuMeter cpu;
   std::unique_ptr<boost::asio::steady_timer> metrics_timer;
+  unsigned metrics_generation = 0;
   // Requests
   std::unique_ptr<RequestGate> gate;
   std::uint64_t accepted = 0;
@@ -98,6 +109,12 @@ struct Agent::Impl {
   boost::asio::awaitable<void> execute(Accepted accepted, router::MessagePtr message);
   void reply(const router::Message& request, const std::optional<std::string>& reply_topic,
              std::string payload);
+
+  // Deploys (deploy.cpp): the transfer in progress, the revisions kept in the state directory.
+  std::shared_ptr<Deployer> deployer;
+  void start_deploys();
+  // A message on psos/<system>/<node>/$deploy/...: true when it was one of the deployer's.
+  bool on_deploy_message(const router::MessagePtr& message);
 
   // conf (conf.cpp).
   boost::asio::awaitable<nlohmann::json> conf(const nlohmann::json& args);

@@ -1,13 +1,12 @@
 // Signing requests, and the gate's checks in the documented order.
 #include "control/request.hpp"
 
-#include <openssl/rand.h>
-
 #include <algorithm>
 #include <array>
-#include <set>
 #include <stdexcept>
 
+#include "control/digest.hpp"
+#include "control/strict_json.hpp"
 #include "mqtt/topic.hpp"
 #include "router/security/base64.hpp"
 #include "system/checker.hpp"
@@ -18,138 +17,12 @@ namespace {
 using Json = nlohmann::json;
 using system::describe;  // "a string", "the number 5": what a mistyped value is
 
-// Integers JSON carries exactly in every language (2^53 - 1): times must be within.
-constexpr std::int64_t kMaxTime = (std::int64_t{1} << 53) - 1;
 // Deep enough for any real arguments; shallow enough that code walking them recursively later
 // (dump, Lua conversion) cannot run out of stack.
 constexpr int kMaxDepth = 64;
 
 constexpr std::array<std::string_view, 11> kFields = {
     "v", "id", "system", "node", "verb", "args", "issued", "expires", "nonce", "key", "reply"};
-
-std::string random_bytes(std::size_t count) {
-  std::string bytes(count, '\0');
-  if (RAND_bytes(reinterpret_cast<unsigned char*>(bytes.data()), static_cast<int>(count)) != 1)
-    throw std::runtime_error("OpenSSL could not generate random bytes (RAND_bytes failed)");
-  return bytes;
-}
-
-std::string hex(std::string_view bytes) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  for (const char c : bytes) {
-    out += kDigits[static_cast<unsigned char>(c) >> 4];
-    out += kDigits[static_cast<unsigned char>(c) & 0xF];
-  }
-  return out;
-}
-
-// Why nlohmann could not parse: a parse_error, or an out_of_range for a number too large for a
-// double ("number overflow parsing '1e400'"). Without the "[json.exception.parse_error.101]
-// parse error " prefix, and without the "; last read: '...'" suffix, which would copy raw input
-// bytes into the message.
-std::string parse_problem(const Json::exception& error) {
-  std::string_view text = error.what();
-  if (const std::size_t end = text.find("] "); end != std::string_view::npos)
-    text.remove_prefix(end + 2);
-  if (text.starts_with("parse error ")) text.remove_prefix(12);
-  if (const std::size_t last = text.find("; last read: "); last != std::string_view::npos)
-    text = text.substr(0, last);
-  return std::string(text);
-}
-
-std::string in_quotes(std::string_view s) {
-  return Json(s).dump(-1, ' ', false, Json::error_handler_t::replace);
-}
-
-// What parse_request_text() found besides syntax errors.
-struct TextProblems {
-  bool too_deep = false;
-  std::optional<std::string> duplicate;  // a key that appears twice in one object
-};
-
-// Parses the request text, noting nesting deeper than kMaxDepth and repeated keys: parsers in
-// other languages may keep the first of two equal keys where nlohmann keeps the last, and a
-// signed text must mean one thing. Throws Json::exception (see parse_problem).
-Json parse_request_text(std::string_view text, TextProblems& problems) {
-  std::vector<std::set<std::string>> keys;  // keys[d]: those seen in the open object at depth d
-  return Json::parse(text, [&](int depth, Json::parse_event_t event, Json& parsed) {
-    if (depth > kMaxDepth) {
-      problems.too_deep = true;
-      return true;
-    }
-    const auto at = static_cast<std::size_t>(depth);
-    if (event == Json::parse_event_t::object_start) {
-      if (keys.size() <= at) keys.resize(at + 1);
-      keys[at].clear();
-    } else if (event == Json::parse_event_t::key && at >= 1 && keys.size() >= at) {
-      if (!keys[at - 1].insert(parsed.get<std::string>()).second && !problems.duplicate)
-        problems.duplicate = parsed.get<std::string>();
-    }
-    return true;
-  });
-}
-
-// The request text's fields, read one by one with a message for the first that is wrong.
-class RequestReader {
- public:
-  explicit RequestReader(const Json& object) : object_(object) {}
-
-  const std::string& problem() const noexcept { return problem_; }
-
-  bool string(std::string_view name, std::string_view what, std::string& out) {
-    const Json* value = find(name, what);
-    if (value == nullptr) return false;
-    if (!value->is_string()) return mistyped(name, "a string", *value);
-    out = value->get<std::string>();
-    return true;
-  }
-
-  bool time(std::string_view name, std::int64_t& out) {
-    const Json* value = find(name, "epoch milliseconds");
-    if (value == nullptr) return false;
-    const bool in_range =
-        (value->is_number_unsigned() && value->get<std::uint64_t>() <= std::uint64_t(kMaxTime)) ||
-        (value->is_number_integer() && value->get<std::int64_t>() >= 0 &&
-         value->get<std::int64_t>() <= kMaxTime);
-    if (!in_range) {
-      return fail("request " + in_quotes(name) +
-                  " must be an integer of epoch milliseconds (0 to " + std::to_string(kMaxTime) +
-                  "), not " + describe(*value));
-    }
-    out = value->get<std::int64_t>();
-    return true;
-  }
-
-  bool object(std::string_view name, std::string_view what, Json& out) {
-    const Json* value = find(name, what);
-    if (value == nullptr) return false;
-    if (!value->is_object()) return mistyped(name, "an object", *value);
-    out = *value;
-    return true;
-  }
-
-  bool fail(std::string message) {
-    problem_ = std::move(message);
-    return false;
-  }
-
- private:
-  const Json* find(std::string_view name, std::string_view what) {
-    const auto found = object_.find(name);
-    if (found != object_.end()) return &*found;
-    fail("request has no " + in_quotes(name) + " (" + std::string(what) + ")");
-    return nullptr;
-  }
-
-  bool mistyped(std::string_view name, std::string_view expected, const Json& value) {
-    return fail("request " + in_quotes(name) + " must be " + std::string(expected) + ", not " +
-                describe(value));
-  }
-
-  const Json& object_;
-  std::string problem_;
-};
 
 }  // namespace
 
@@ -166,7 +39,7 @@ std::string command_topic(std::string_view system, std::string_view node, std::s
 Request new_request(std::string system, std::string node, std::string verb, nlohmann::json args,
                     std::int64_t now_ms, std::int64_t lifetime_ms) {
   Request request;
-  request.id = hex(random_bytes(8));
+  request.id = to_hex(random_bytes(8));
   request.system = std::move(system);
   request.node = std::move(node);
   request.verb = std::move(verb);
@@ -301,7 +174,7 @@ CheckResult RequestGate::check_unguarded(std::string_view verb, std::string_view
   Json fields;
   TextProblems problems;
   try {
-    fields = parse_request_text(text, problems);
+    fields = parse_strict(text, kMaxDepth, problems);
   } catch (const Json::exception& error) {
     return bad("request text is not JSON: " + parse_problem(error));
   }
@@ -331,7 +204,7 @@ CheckResult RequestGate::check_unguarded(std::string_view verb, std::string_view
       return bad("request has an unknown field " + in_quotes(name));
 
   Request request;
-  RequestReader reader(fields);
+  FieldReader reader(fields, "request");
   const bool read = reader.string("id", "a string echoed in the reply", request.id) &&
                     reader.string("system", "the target system", request.system) &&
                     reader.string("node", "the target node", request.node) &&

@@ -74,7 +74,8 @@ ModuleSpec function_spec() {
                .literal = true},
               {.name = "file",
                .type = ParamType::String,
-               .description = "A Lua file holding the code, relative to the definition file"},
+               .description = "A Lua file holding the code, relative to the definition file",
+               .file = true},
               {.name = "setup",
                .type = ParamType::String,
                .description = "Lua code run once when the service starts, before any message "

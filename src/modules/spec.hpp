@@ -60,6 +60,10 @@ struct ParamSpec {
   std::string pattern_help;
   // Text taken as written, not a template: code and expressions, where braces are common.
   bool literal = false;
+  // String: names a file relative to the definition file's directory, which the service reads
+  // (function's `file`). psos deploy sends such files with the definition, and a service counts
+  // as changed when one of them does.
+  bool file = false;
   std::vector<ParamSpec> fields;  // Object, ObjectList: their keys
 };
 

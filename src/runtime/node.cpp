@@ -442,6 +442,66 @@ asio::awaitable<std::string> Node::restart_service(
   co_return std::string();
 }
 
+asio::awaitable<std::string> Node::apply_definition(system::NodeDefinition after,
+                                                    std::vector<std::string> restart) {
+  Impl& n = *impl_;
+  if (n.stopping) co_return std::string("the node is stopping");
+  const auto restarting = [&](std::string_view name) {
+    return std::find(restart.begin(), restart.end(), name) != restart.end();
+  };
+  const auto kept = [&](std::string_view name) {
+    return std::any_of(
+        after.services.begin(), after.services.end(),
+        [&](const system::ServiceDefinition& sd) { return sd.enabled && sd.name == name; });
+  };
+  for (const system::ServiceDefinition& sd : after.services) {
+    if (!sd.enabled) continue;
+    const modules::Module* module = modules::find_builtin(sd.module);
+    if (module == nullptr)
+      co_return fmt::format("service {}: module {} is not built into this psos", sd.name,
+                            sd.module);
+    if (module->spec.runs_commands && !n.options.allow_exec)
+      co_return fmt::format(
+          "service {}: module {} runs commands on this machine, and this node "
+          "was not started with --allow-exec",
+          sd.name, sd.module);
+  }
+  // Reverse start order, as stop_services() does.
+  for (auto it = n.slots.rbegin(); it != n.slots.rend(); ++it) {
+    const std::string name = it->service->definition().name;
+    if (kept(name) && !restarting(name)) continue;
+    if (!co_await n.stop(*it))
+      co_return fmt::format("service {} did not stop within {} ms", name,
+                            n.options.stop_deadline.count());
+  }
+  std::vector<Slot> slots;
+  std::vector<std::size_t> fresh;
+  for (const system::ServiceDefinition& sd : after.services) {
+    if (!sd.enabled) continue;
+    // Not n.find(): the slots moved from are empty.
+    const auto found = std::find_if(n.slots.begin(), n.slots.end(), [&](const Slot& slot) {
+      return slot.service && slot.service->definition().name == sd.name;
+    });
+    Slot* old = found == n.slots.end() ? nullptr : &*found;
+    if (old && !restarting(sd.name)) {
+      slots.push_back(std::move(*old));
+      continue;
+    }
+    Slot slot{.service = n.make_service(sd, *modules::find_builtin(sd.module))};
+    if (old) {
+      slot.service->restarts = old->service->restarts + 1;
+      slot.service->counters = old->service->counters;
+    }
+    fresh.push_back(slots.size());
+    slots.push_back(std::move(slot));
+  }
+  n.slots = std::move(slots);
+  n.options.definition = std::move(after);
+  for (const std::size_t i : fresh)
+    n.spawn(n.slots[i]);
+  co_return std::string();
+}
+
 void Node::on_service_change(std::function<void(Service&)> handler) {
   impl_->service_changed = std::move(handler);
 }

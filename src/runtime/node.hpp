@@ -109,6 +109,14 @@ class Node {
   boost::asio::awaitable<std::string> restart_service(
       std::string_view name, std::optional<system::ServiceDefinition> replacement = std::nullopt);
 
+  // Runs `after` (the same node, another revision of its definition) without stopping the node:
+  // stops the services `after` no longer has and those named in `restart`, starts those in
+  // `restart` from `after` and those new in `after`; the others keep running with their state.
+  // Settings other than services, metrics and log levels take effect at the next start. Returns
+  // why not (a module missing or not allowed, a service that did not stop), empty on success.
+  boost::asio::awaitable<std::string> apply_definition(system::NodeDefinition after,
+                                                       std::vector<std::string> restart);
+
   // Called after any service changes status (started, failed, restarting, stopped).
   void on_service_change(std::function<void(Service&)> handler);
   // Called when the uplink connects (true) or loses its connection (false).

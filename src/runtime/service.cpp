@@ -63,6 +63,8 @@ Service::Service(router::Router& router, asio::any_io_executor executor, std::st
 }
 
 Service::~Service() {
+  // The loop watch names the service that last ran: never one that is gone (a deploy removes
+  // services, a restart replaces them).
   if (last_resumed == this) last_resumed = nullptr;
   if (running == this) running = nullptr;
 }

@@ -5,7 +5,7 @@
 find_program(PSOS_SYSTEM_PYTHON python3 PATHS /usr/bin NO_DEFAULT_PATH)
 
 set(PSOS_CONTROL_TEST_DIR ${CMAKE_CURRENT_LIST_DIR}/control)
-foreach(name test_psos_call test_fleet test_refusals)
+foreach(name test_psos_call test_fleet test_refusals test_deploy)
   if(PSOS_SYSTEM_PYTHON)
     add_test(NAME control.${name}
       COMMAND ${PSOS_SYSTEM_PYTHON} ${PSOS_CONTROL_TEST_DIR}/${name}.py
