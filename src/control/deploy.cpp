@@ -15,12 +15,12 @@
 #include <fstream>
 #include <sstream>
 
+#include "bridge/uplink.hpp"
 #include "control/agent_impl.hpp"
 #include "control/bundle.hpp"
 #include "control/digest.hpp"
 #include "control/revisions.hpp"
 #include "modules/module.hpp"
-#include "router/uplink.hpp"
 #include "system/node_changes.hpp"
 
 namespace psos::control {
@@ -265,7 +265,7 @@ namespace {
 // one, through its own router.
 asio::awaitable<bool> round_trip(Agent::Impl& a, std::chrono::steady_clock::time_point until) {
   asio::steady_timer timer(a.executor, until);
-  if (router::Uplink* uplink = a.node.uplink()) {
+  if (bridge::Uplink* uplink = a.node.uplink()) {
     mqtt::Message m;
     m.topic = a.prefix + "$deploy/confirm";
     m.payload = "confirm";
