@@ -45,16 +45,20 @@ struct LoopWatchdog::State {
         interval(beat_interval(t, beat_at_most)),
         box(b),
         on_beat(std::move(beat_handler)),
-        timer(std::move(executor)) {}
+        timer(std::move(executor)),
+        // Armed now, on the loop's thread: a loop that stalls before its first heartbeat (a
+        // service blocking in its first turn, or a call that arrives before the first beat) is
+        // caught as well.
+        beat(Clock::now().time_since_epoch().count()),
+        loop_thread(pthread_self()) {}
 
   const std::chrono::milliseconds timeout;
   const std::chrono::milliseconds interval;
   BlackBox& box;
   std::function<void()> on_beat;
   asio::steady_timer timer;
-  std::atomic<Clock::rep> beat{0};  // 0: not yet
-  pthread_t loop_thread{};
-  std::atomic<bool> have_thread{false};
+  std::atomic<Clock::rep> beat;
+  const pthread_t loop_thread;
   std::mutex mutex;
   std::condition_variable wake;
   bool stop = false;
@@ -71,10 +75,6 @@ struct LoopWatchdog::State {
   }
 
   void heartbeat() {
-    if (!have_thread.load(std::memory_order_relaxed)) {
-      loop_thread = pthread_self();
-      have_thread.store(true, std::memory_order_release);
-    }
     beat.store(Clock::now().time_since_epoch().count(), std::memory_order_release);
     if (on_beat) on_beat();
   }
@@ -85,7 +85,6 @@ struct LoopWatchdog::State {
       wake.wait_for(lock, interval);
       if (stop) return;
       const Clock::rep last = beat.load(std::memory_order_acquire);
-      if (last == 0) continue;
       const auto stalled = Clock::now() - Clock::time_point(Clock::duration(last));
       if (stalled < timeout) continue;
       fire(std::chrono::duration_cast<std::chrono::milliseconds>(stalled));
@@ -103,10 +102,7 @@ struct LoopWatchdog::State {
         "aborting the node\n",
         stalled.count(), timeout.count());
     [[maybe_unused]] const ssize_t n = ::write(STDERR_FILENO, text.data(), text.size());
-    if (have_thread.load(std::memory_order_acquire))
-      ::pthread_kill(loop_thread, SIGABRT);
-    else
-      std::abort();
+    ::pthread_kill(loop_thread, SIGABRT);
   }
 };
 

@@ -16,8 +16,9 @@ class BlackBox;
 
 class LoopWatchdog {
  public:
-  // Watches the loop `executor` runs on (one thread), from its first heartbeat on; a zero
-  // timeout watches nothing. `on_beat` runs on the loop at each heartbeat (every timeout / 8,
+  // Watches the loop `executor` runs on (one thread: the one that constructs the watchdog), from
+  // now on, so a loop that stalls before its first heartbeat is caught too; a zero timeout
+  // watches nothing. `on_beat` runs on the loop at each heartbeat (every timeout / 8,
   // 10 ms to 1 s; every second without a timeout; at least every `beat_at_most`, when not zero:
   // what psos run's parent needs for systemd's watchdog).
   LoopWatchdog(boost::asio::any_io_executor executor, std::chrono::milliseconds timeout,
