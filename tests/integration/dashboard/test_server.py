@@ -6,6 +6,7 @@ loopback, and a browser that stops reading dropped while the dashboard's memory 
 Run with /usr/bin/python3. CTest sets PSOS_BINARY.
 """
 
+import json
 import os
 import socket
 import ssl
@@ -160,6 +161,7 @@ class ServerTest(SystemTestCase):
         reader.json_until(lambda f: True)
         # A browser that keeps reading, in a thread, while the flood runs.
         frames = []
+        browsers = []  # the server's count of connected browsers, from each frame's stats
 
         def read():
             try:
@@ -167,6 +169,9 @@ class ServerTest(SystemTestCase):
                     opcode, payload = reader.frame()
                     if opcode == 1:
                         frames.append(len(payload))
+                        stats = json.loads(payload).get("stats")
+                        if stats:
+                            browsers.append(stats["browsers"])
             except (OSError, ConnectionError) as e:
                 frames.append(e)
         reader.sock.settimeout(None)
@@ -180,20 +185,29 @@ class ServerTest(SystemTestCase):
         self.addCleanup(stalled.close)
         self.assertEqual(stalled.status, 101)
         before = dash.rss()
-        # 3,000 topics with 3 KB payloads: every frame is as large as the server allows.
+        # 3,000 topics with 3 KB payloads, round after round until the stalled browser is
+        # dropped (at most 40 rounds): every frame is as large as the server allows, and the flood
+        # lasts until the stalled socket's buffers are full whatever the machine's load (one pass
+        # could end before they filled, and then there was nothing left to stall on).
         flood = subprocess.Popen(
             ["/usr/bin/python3", "-c", FLOOD, self.system.url.rsplit(":", 1)[1]],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        out, err = flood.communicate(timeout=60)
-        self.assertEqual(flood.returncode, 0, err)
-        # The reader got the flood's frames and is still connected; the stalled one has been
-        # dropped (its socket is closed by the server: reading what is buffered ends with EOF
-        # or a reset).
+        self.addCleanup(lambda: flood.poll() is None and (flood.kill(), flood.wait()))
+
+        # Not read from the stalled socket while waiting (that would unstall it): the server's
+        # own count of browsers, as the reader sees it, goes from 2 to 1.
+        self.assertTrue(wait_until(lambda: browsers[-1:] == [1] and 2 in browsers, 60),
+                        f"the stalled browser was not dropped: browsers {browsers[-5:]}")
+        self.assertIsNone(flood.poll(), "the flood ended before the stalled browser was dropped")
+        flood.kill()
+        flood.wait()
+        # The reader got the flood's frames and is still connected (the stalled one's socket was
+        # closed by the server: reading what is buffered ended with EOF or a reset).
         self.assertTrue(wait_until(lambda: sum(isinstance(f, int) and f > 100_000
                                                for f in frames) >= 5, 10), frames[-5:])
         self.assertFalse(any(isinstance(f, Exception) for f in frames), frames[-5:])
 
-        def dropped():
+        def closed():
             stalled.sock.settimeout(0.2)
             try:
                 while stalled.sock.recv(1 << 20):
@@ -203,7 +217,7 @@ class ServerTest(SystemTestCase):
                 return False
             except ConnectionResetError:
                 return True
-        self.assertTrue(wait_until(dropped, 10), "the stalled browser was not dropped")
+        self.assertTrue(wait_until(closed, 10), "the stalled browser's socket was not closed")
         growth = dash.rss() - before
         # The model holds 3,000 topics of 3 KB (9 MB); a queue for the stalled browser would
         # add tens of MB (every frame the server built for it).
@@ -216,7 +230,7 @@ c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2) if hasattr(mqtt, "CallbackAPIV
 c.connect("127.0.0.1", int(sys.argv[1]))
 c.loop_start()
 payload = "x" * 3000
-for rnd in range(6):
+for rnd in range(40):
     for i in range(3000):
         c.publish(f"flood/{i}", f'{{"n": {rnd}, "pad": "{payload}"}}').wait_for_publish()
 c.disconnect()
