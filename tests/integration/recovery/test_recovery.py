@@ -202,6 +202,26 @@ class RecoveryTest(NodeTestCase):
         time.sleep(1.5)  # past the watchdog: the fixed service keeps the loop turning
         self.assertEqual(self.info()["pid"], back["pid"])
 
+    def test_a_deploy_that_fixes_a_node_in_safe_mode_brings_it_back_to_ready(self):
+        services = [TICK, {"name": "bomb", "module": "function", "sub": "count", "code": BOMB}]
+        path = self.write("d.json", definition(self.url, services, watchdog="1s",
+                                               safe_mode={"crashes": 1, "window": "10m"}))
+        node = self.start(path)
+        safe = self.wait_info(lambda i: i["state"] == "safe", 30, node)
+        self.assertEqual(safe["services"], [])
+        # The fixed definition, deployed to the node in safe mode: it applies, confirms, commits
+        # and leaves safe mode without a restart.
+        services[1]["code"] = "return {payload = msg.payload}"
+        fixed = self.write("fixed.json", definition(self.url, services, watchdog="1s",
+                                                    safe_mode={"crashes": 1, "window": "10m"}))
+        out = self.fleet("deploy", fixed, "--confirm", "1")
+        self.assertRegex(out, r"n\s+0 -> 1\s", out)
+        back = self.wait_info(lambda i: i["state"] == "ready", 15, node)
+        self.assertIsNone(back["safe_mode"])
+        self.assertEqual(back["revision"], 1)
+        self.assertEqual([s["status"] for s in back["services"]], ["running", "running"])
+        self.assertEqual(self.retained(f"psos/{SYSTEM}/n/$state"), "ready")
+
     def test_systemd_notify_ready_after_ready_and_watchdog_pings_while_the_loop_runs(self):
         address = os.path.join(self.tmp, "notify.sock")
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
