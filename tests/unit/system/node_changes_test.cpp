@@ -91,15 +91,15 @@ TEST(NodeChanges, AModuleChangeAndADisabledServiceAndADefault) {
 }
 
 TEST(NodeChanges, SettingsLiveOrNot) {
-  const NodeDefinition before = expand_text(with_services({kTick}));
-  const NodeDefinition metrics =
-      expand_text(with_services({kTick}, {{"metrics", "1s"}, {"log", {{"level", "debug"}}}}));
+  const NodeDefinition before = expand_text(with_services(json::array({kTick})));
+  const NodeDefinition metrics = expand_text(
+      with_services(json::array({kTick}), {{"metrics", "1s"}, {"log", {{"level", "debug"}}}}));
   NodeChanges c = diff_nodes(before, {}, metrics, {}, modules::builtin_catalog());
   EXPECT_EQ(c.settings, (std::vector<std::string>{"metrics", "log.level"}));
   EXPECT_FALSE(c.restarts_node());
   EXPECT_FALSE(c.empty());
-  const NodeDefinition listen =
-      expand_text(with_services({kTick}, {{"listen", {"mqtt://127.0.0.1:0"}}}));
+  const NodeDefinition listen = expand_text(
+      with_services(json::array({kTick}), {{"listen", json::array({"mqtt://127.0.0.1:0"})}}));
   c = diff_nodes(before, {}, listen, {}, modules::builtin_catalog());
   EXPECT_EQ(c.settings, std::vector<std::string>{"listen"});
   EXPECT_TRUE(c.restarts_node());
