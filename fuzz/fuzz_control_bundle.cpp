@@ -17,6 +17,7 @@
 #include <variant>
 
 #include "control/bundle.hpp"
+#include "fuzz_keys.hpp"
 #include "router/security/base64.hpp"
 
 namespace {
@@ -31,15 +32,7 @@ constexpr std::int64_t kNow = 1'767'225'600'000;
   std::abort();
 }
 
-// RFC 8032's first test key: the seed corpus is signed with it.
-const control::PrivateKey& trusted_key() {
-  static const control::PrivateKey key = control::PrivateKey::from_pem(
-      "-----BEGIN PRIVATE KEY-----\n"
-      "MC4CAQAwBQYDK2VwBCIEIJ1hsZ3v/VpguoRK9JLsLMREScVpezJpGXA7rAMcrn9g\n"
-      "-----END PRIVATE KEY-----\n",
-      "fuzz key");
-  return key;
-}
+using fuzz::trusted_key;  // the key the seed corpus is signed with
 
 void manifest(std::string_view text, bool sign, std::uint64_t floor) {
   const std::string signature = sign ? router::base64_encode(trusted_key().sign(

@@ -22,6 +22,7 @@
 #include "control/keys.hpp"
 #include "control/reply.hpp"
 #include "control/request.hpp"
+#include "fuzz_keys.hpp"
 #include "mqtt/topic.hpp"
 #include "router/security/base64.hpp"
 
@@ -39,15 +40,7 @@ constexpr std::string_view kSeparator = "\xff\xfe";
   std::abort();
 }
 
-// RFC 8032's first test key: the seed corpus is signed with it (ed25519:11qYAYKx...).
-const control::PrivateKey& trusted_key() {
-  static const control::PrivateKey key = control::PrivateKey::from_pem(
-      "-----BEGIN PRIVATE KEY-----\n"
-      "MC4CAQAwBQYDK2VwBCIEIJ1hsZ3v/VpguoRK9JLsLMREScVpezJpGXA7rAMcrn9g\n"
-      "-----END PRIVATE KEY-----\n",
-      "fuzz key");
-  return key;
-}
+using fuzz::trusted_key;  // the key the seed corpus is signed with
 
 std::string dump(const Json& value) {
   return value.dump(-1, ' ', false, Json::error_handler_t::replace);
