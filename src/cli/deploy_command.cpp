@@ -237,7 +237,7 @@ class Deployment {
           chunk.payload = control::encode_chunk(
               seq, std::string_view(bytes).substr(piece.offset, piece.length));
           chunk.qos = mqtt::QoS::AtLeastOnce;
-          fleet_.caller().client().publish(std::move(chunk), asio::detached);
+          fleet_.caller().post(std::move(chunk));
           t.sent_bytes += piece.length;
           ++seq;
           if (seq % 16 == 0) progress.update();

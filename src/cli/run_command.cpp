@@ -20,7 +20,9 @@
 #include "control/agent.hpp"
 #include "control/digest.hpp"
 #include "control/keys.hpp"
+#include "control/local_link.hpp"
 #include "control/revisions.hpp"
+#include "dashboard/server.hpp"
 #include "definition_input.hpp"
 #include "modules/module.hpp"
 #include "runtime/node.hpp"
@@ -164,6 +166,53 @@ std::string node_to_run(const system::Definition& definition, const std::string&
     return chosen;
   }
   return definition.nodes().front();
+}
+
+// The node setting "dashboard": `psos dashboard` served from this node. Its Caller is an
+// in-process session on the node's router, so its subscriptions and signed requests go over the
+// node's one connection (mirrored upstream by the uplink like a service's). It signs with the
+// setting's key, else the user's own. A dashboard that cannot start is logged; the node runs
+// without it.
+struct NodeDashboard {
+  std::unique_ptr<control::Caller> caller;
+  std::unique_ptr<dashboard::Server> server;
+};
+
+std::unique_ptr<NodeDashboard> start_dashboard(boost::asio::io_context& io, runtime::Node& node) {
+  const std::optional<system::DashboardSetting>& setting = node.definition().dashboard;
+  if (!setting) return nullptr;
+  auto d = std::make_unique<NodeDashboard>();
+  try {
+    control::PrivateKey key = setting->key.empty()
+                                  ? control::load_or_create_user_key(control::default_key_dir()).key
+                                  : control::PrivateKey::load(setting->key);
+    d->caller = std::make_unique<control::Caller>(
+        io.get_executor(),
+        std::make_unique<control::LocalLink>(node.router(), io.get_executor(),
+                                             "psos:" + node.definition().name + ":dashboard"),
+        std::move(key));
+    dashboard::ServerOptions options;
+    options.listen = setting->listen;
+    options.passwd = setting->passwd;
+    options.https_cert = setting->https_cert;
+    options.https_key = setting->https_key;
+    d->server = std::make_unique<dashboard::Server>(io.get_executor(), *d->caller, options);
+  } catch (const std::exception& e) {
+    spdlog::error("dashboard {}: {}; the node runs without it", setting->listen, e.what());
+    return nullptr;
+  }
+  boost::asio::co_spawn(
+      io,
+      [d = d.get(), listen = setting->listen]() -> boost::asio::awaitable<void> {
+        std::string why = co_await d->caller->connect();
+        if (why.empty()) why = co_await d->server->start();
+        if (!why.empty())
+          spdlog::error("dashboard {}: {}; the node runs without it", listen, why);
+        else
+          spdlog::info("dashboard serving {} over this node's connection", d->server->url());
+      },
+      boost::asio::detached);
+  return d;
 }
 
 }  // namespace
@@ -311,12 +360,17 @@ int RunCommand::run() const {
   };
   control::Agent agent(running, std::move(agent_options));
   deployed_agent = &agent;
+  std::unique_ptr<NodeDashboard> node_dashboard;
   stop = [&] {
     if (stopping) return;
     stopping = true;
     boost::asio::co_spawn(
         io,
         [&]() -> boost::asio::awaitable<void> {
+          if (node_dashboard) {
+            node_dashboard->server->stop();
+            co_await node_dashboard->caller->stop();
+          }
           co_await agent.stop();
           io.stop();
         },
@@ -328,6 +382,7 @@ int RunCommand::run() const {
     return 1;
   }
   agent.start();
+  node_dashboard = start_dashboard(io, running);
   link.send("started");
   recovery.start(
       io.get_executor(), agent.boot(), [&link] { link.alive(); }, [&link] { link.send("good"); },

@@ -91,18 +91,82 @@ NodeAddress parse_node_address(std::string_view text) {
   return {std::string(system), std::string(node)};
 }
 
+namespace {
+
+class ClientLink final : public CallerLink {
+ public:
+  ClientLink(asio::any_io_executor executor, client::ClientOptions options)
+      : executor_(std::move(executor)), options_(std::move(options)) {}
+
+  asio::awaitable<std::string> connect(Handler handler) override {
+    for (;;) {
+      client_ = std::make_unique<client::Client>(executor_, options_);
+      client_->on_message(handler);
+      client_->start();
+      if (co_await client_->wait_connected()) co_return std::string();
+      const bool refused_v5 =
+          options_.session.version == mqtt::Version::v5 &&
+          client_->connack().reason == mqtt::ReasonCode::UnsupportedProtocolVersion;
+      if (!refused_v5) {
+        std::string why = client_->last_error();
+        co_return why.empty() ? "cannot connect to " + options_.url.to_string() : why;
+      }
+      // A 3.1.1 broker: the request's "reply" field instead of the Response Topic.
+      co_await client_->stop();
+      options_.session.version = mqtt::Version::v311;
+    }
+  }
+
+  asio::awaitable<void> stop() override {
+    if (client_) co_await client_->stop();
+  }
+
+  asio::awaitable<client::error_code> subscribe(std::string filter,
+                                                client::SubscribeOptions options) override {
+    auto [ec, subscription] = co_await client_->subscribe(std::move(filter), options, use_tuple);
+    if (!ec) subscription.close();  // messages come through the handler
+    co_return ec;
+  }
+
+  asio::awaitable<void> unsubscribe(std::string filter) override {
+    co_await client_->unsubscribe(std::move(filter), use_tuple);
+  }
+
+  asio::awaitable<client::error_code> publish(client::Message message) override {
+    auto [ec] = co_await client_->publish(std::move(message), use_tuple);
+    co_return ec;
+  }
+
+  void post(client::Message message) override {
+    client_->publish(std::move(message), [](client::error_code) {});
+  }
+
+  bool v311() const noexcept override { return options_.session.version == mqtt::Version::v311; }
+
+ private:
+  asio::any_io_executor executor_;
+  client::ClientOptions options_;
+  std::unique_ptr<client::Client> client_;
+};
+
+}  // namespace
+
+std::unique_ptr<CallerLink> client_link(asio::any_io_executor executor,
+                                        client::ClientOptions options) {
+  return std::make_unique<ClientLink>(std::move(executor), std::move(options));
+}
+
 struct Caller::Impl {
-  Impl(asio::any_io_executor e, client::ClientOptions o, std::optional<PrivateKey> k)
+  Impl(asio::any_io_executor e, std::unique_ptr<CallerLink> l, std::optional<PrivateKey> k)
       : executor(std::move(e)),
-        options(std::move(o)),
+        link(std::move(l)),
         key(std::move(k)),
         reply_topic("psos-reply/" + random_hex(8)) {}
 
   asio::any_io_executor executor;
-  client::ClientOptions options;
+  std::unique_ptr<CallerLink> link;
   std::optional<PrivateKey> key;
   std::string reply_topic;
-  std::unique_ptr<client::Client> client;
   client::MessageHandler handler;
   // Requests waiting for their reply, by correlation (the request id).
   std::map<std::string, std::pair<std::optional<Reply>*, Wakeup*>> pending;
@@ -142,39 +206,29 @@ struct Caller::Impl {
 
 Caller::Caller(asio::any_io_executor executor, client::ClientOptions options,
                std::optional<PrivateKey> key)
-    : impl_(std::make_shared<Impl>(std::move(executor), std::move(options), std::move(key))) {}
+    : Caller(executor, client_link(executor, std::move(options)), std::move(key)) {}
+
+Caller::Caller(asio::any_io_executor executor, std::unique_ptr<CallerLink> link,
+               std::optional<PrivateKey> key)
+    : impl_(std::make_shared<Impl>(std::move(executor), std::move(link), std::move(key))) {}
 
 Caller::~Caller() = default;
 
 asio::awaitable<std::string> Caller::connect() {
   Impl& a = *impl_;
-  for (;;) {
-    a.client = std::make_unique<client::Client>(a.executor, a.options);
-    a.client->on_message(
-        [impl = impl_.get()](const client::MessagePtr& m) { impl->on_message(m); });
-    a.client->start();
-    if (!co_await a.client->wait_connected()) break;
-    const bool refused_v5 =
-        a.options.session.version == mqtt::Version::v5 &&
-        a.client->connack().reason == mqtt::ReasonCode::UnsupportedProtocolVersion;
-    if (!refused_v5) {
-      std::string why = a.client->last_error();
-      co_return why.empty() ? "cannot connect to " + a.options.url.to_string() : why;
-    }
-    // A 3.1.1 broker: the request's "reply" field instead of the Response Topic.
-    co_await a.client->stop();
-    a.options.session.version = mqtt::Version::v311;
-  }
+  if (std::string why = co_await a.link->connect(
+          [impl = impl_.get()](const client::MessagePtr& m) { impl->on_message(m); });
+      !why.empty())
+    co_return why;
   client::SubscribeOptions so;
   so.qos = mqtt::QoS::AtLeastOnce;
-  auto [ec, subscription] = co_await a.client->subscribe(a.reply_topic, so, use_tuple);
-  if (ec) co_return "the broker refused the subscription to " + a.reply_topic + ": " + ec.message();
-  subscription.close();  // replies come through on_message
+  if (const client::error_code ec = co_await a.link->subscribe(a.reply_topic, so))
+    co_return "the broker refused the subscription to " + a.reply_topic + ": " + ec.message();
   co_return std::string();
 }
 
 asio::awaitable<void> Caller::stop() {
-  if (impl_->client) co_await impl_->client->stop();
+  co_await impl_->link->stop();
 }
 
 asio::awaitable<std::optional<Reply>> Caller::request(const NodeAddress& node, std::string verb,
@@ -199,7 +253,7 @@ asio::awaitable<std::optional<Reply>> Caller::request(const NodeAddress& node, s
   a.pending[id] = {&reply, &wakeup};
   const auto deadline = asio::steady_timer::clock_type::now() + timeout;
   // The reply may come before the PUBACK: wait for whichever ends the request.
-  a.client->publish(std::move(m), [](client::error_code) {});
+  a.link->post(std::move(m));
   co_await wakeup.wait_until(deadline);
   a.pending.erase(id);
   co_return reply;
@@ -217,14 +271,19 @@ asio::awaitable<client::error_code> Caller::subscribe(std::string filter, mqtt::
 
 asio::awaitable<client::error_code> Caller::subscribe(std::string filter,
                                                       client::SubscribeOptions options) {
-  auto [ec, subscription] =
-      co_await impl_->client->subscribe(std::move(filter), options, use_tuple);
-  if (!ec) subscription.close();  // messages come through on_message
-  co_return ec;
+  co_return co_await impl_->link->subscribe(std::move(filter), options);
 }
 
 asio::awaitable<void> Caller::unsubscribe(std::string filter) {
-  co_await impl_->client->unsubscribe(std::move(filter), use_tuple);
+  co_await impl_->link->unsubscribe(std::move(filter));
+}
+
+asio::awaitable<client::error_code> Caller::publish(client::Message message) {
+  co_return co_await impl_->link->publish(std::move(message));
+}
+
+void Caller::post(client::Message message) {
+  impl_->link->post(std::move(message));
 }
 
 asio::awaitable<bool> Caller::sync(std::chrono::milliseconds timeout) {
@@ -236,7 +295,7 @@ asio::awaitable<bool> Caller::sync(std::chrono::milliseconds timeout) {
   m.topic = a.reply_topic;
   m.payload = payload;
   m.qos = mqtt::QoS::AtMostOnce;
-  a.client->publish(std::move(m), [](client::error_code) {});
+  a.link->post(std::move(m));
   const bool back = co_await wakeup.wait_until(asio::steady_timer::clock_type::now() + timeout);
   a.markers.erase(payload);
   if (back) {
@@ -272,15 +331,15 @@ asio::awaitable<std::vector<std::string>> Caller::systems_of(std::string node,
 }
 
 bool Caller::v311() const noexcept {
-  return impl_->options.session.version == mqtt::Version::v311;
+  return impl_->link->v311();
 }
 
 const std::string& Caller::reply_topic() const noexcept {
   return impl_->reply_topic;
 }
 
-client::Client& Caller::client() {
-  return *impl_->client;
+bool Caller::can_sign() const noexcept {
+  return impl_->key.has_value();
 }
 
 }  // namespace psos::control

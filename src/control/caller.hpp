@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -31,20 +32,48 @@ struct NodeAddress {
 // name, more than one '/', or a part that is not a single topic level (wildcards, '$' first).
 NodeAddress parse_node_address(std::string_view text);
 
+// How a Caller reaches the broker: an MQTT connection of its own (client_link: the fleet commands,
+// `psos dashboard`), or an in-process session on a node's router (control/local_link.hpp: a
+// node's own dashboard, over the node's one connection).
+class CallerLink {
+ public:
+  using Handler = std::function<void(const client::MessagePtr& message)>;
+  virtual ~CallerLink() = default;
+  // Connects; every message received from then on goes to `handler`. "" or why not, in the
+  // client's words.
+  virtual boost::asio::awaitable<std::string> connect(Handler handler) = 0;
+  virtual boost::asio::awaitable<void> stop() = 0;
+  virtual boost::asio::awaitable<client::error_code> subscribe(
+      std::string filter, client::SubscribeOptions options) = 0;
+  virtual boost::asio::awaitable<void> unsubscribe(std::string filter) = 0;
+  // Completes when the broker has the message (QoS 1 and 2: acknowledged), with its refusal.
+  virtual boost::asio::awaitable<client::error_code> publish(client::Message message) = 0;
+  // The same without waiting.
+  virtual void post(client::Message message) = 0;
+  // Does the connection speak MQTT 3.1.1 (no Response Topic, no Correlation Data)?
+  virtual bool v311() const noexcept = 0;
+};
+
+// A connection of its own, made by connect(); a broker that refuses MQTT 5 as an unsupported
+// protocol version is asked again with 3.1.1.
+std::unique_ptr<CallerLink> client_link(boost::asio::any_io_executor executor,
+                                        client::ClientOptions options);
+
 class Caller {
  public:
   // `key` signs every request (none: request() may not be used, only the retained and live
   // messages read). The connection is made by connect().
   Caller(boost::asio::any_io_executor executor, client::ClientOptions options,
          std::optional<PrivateKey> key);
+  Caller(boost::asio::any_io_executor executor, std::unique_ptr<CallerLink> link,
+         std::optional<PrivateKey> key);
   ~Caller();
   Caller(const Caller&) = delete;
   Caller& operator=(const Caller&) = delete;
 
   // Connects, once (a failed connection is not retried: the caller is told at once), and
-  // subscribes to the private reply topic psos-reply/<random hex>. A broker that refuses MQTT 5
-  // as an unsupported protocol version is asked again with 3.1.1, after which replies are asked
-  // for with the request's "reply" field. Returns "" when connected, else why not, in the
+  // subscribes to the private reply topic psos-reply/<random hex>. Over MQTT 3.1.1 replies are
+  // asked for with the request's "reply" field. Returns "" when connected, else why not, in the
   // client's words ("connection refused by 127.0.0.1:1883 - is the broker running?").
   boost::asio::awaitable<std::string> connect();
   // Disconnects cleanly.
@@ -64,6 +93,10 @@ class Caller {
   boost::asio::awaitable<client::error_code> subscribe(std::string filter,
                                                        client::SubscribeOptions options);
   boost::asio::awaitable<void> unsubscribe(std::string filter);
+  // Publishes; completes when the broker has the message, with its refusal.
+  boost::asio::awaitable<client::error_code> publish(client::Message message);
+  // Publishes without waiting (a deploy's chunks, paced by the node's acknowledgements).
+  void post(client::Message message);
   // Completes once every message the broker had for this connection before the call has arrived
   // (a marker is sent to the reply topic and awaited: a broker delivers messages on one
   // connection in order), plus a short settle for brokers that send retained messages from
@@ -81,7 +114,8 @@ class Caller {
   // Does the connection speak MQTT 3.1.1 (replies asked for with the request's "reply" field)?
   bool v311() const noexcept;
   const std::string& reply_topic() const noexcept;
-  client::Client& client();
+  // Does this caller sign requests (has a key)?
+  bool can_sign() const noexcept;
 
   struct Impl;
 

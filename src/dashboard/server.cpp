@@ -25,6 +25,7 @@
 #include <unordered_map>
 
 #include "dashboard/assets.hpp"
+#include "net/url.hpp"
 #include "router/security/password_file.hpp"
 
 namespace psos::dashboard {
@@ -48,49 +49,6 @@ std::int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
-}
-
-struct ListenUrl {
-  bool https = false;
-  std::string host;
-  std::uint16_t port = 8088;
-};
-
-ListenUrl parse_listen(const std::string& text) {
-  ListenUrl url;
-  std::string rest;
-  if (text.starts_with("http://")) {
-    rest = text.substr(7);
-  } else if (text.starts_with("https://")) {
-    url.https = true;
-    rest = text.substr(8);
-  } else {
-    throw std::invalid_argument("--listen " + text +
-                                ": expected http://HOST:PORT or https://HOST:PORT");
-  }
-  if (!rest.empty() && rest.back() == '/') rest.pop_back();
-  std::size_t colon = rest.rfind(':');
-  if (rest.starts_with('[')) {  // [::1]:8088
-    const std::size_t close = rest.find(']');
-    if (close == std::string::npos) throw std::invalid_argument("--listen " + text + ": no ']'");
-    url.host = rest.substr(1, close - 1);
-    colon = rest.size() > close + 1 && rest[close + 1] == ':' ? close + 1 : std::string::npos;
-  } else {
-    url.host = rest.substr(0, colon);
-  }
-  if (colon != std::string::npos) {
-    const std::string port = rest.substr(colon + 1);
-    char* end = nullptr;
-    const long value = std::strtol(port.c_str(), &end, 10);
-    if (port.empty() || *end != '\0' || value < 0 || value > 65535)
-      throw std::invalid_argument("--listen " + text + ": port '" + port +
-                                  "' is not a number from 0 to 65535");
-    url.port = static_cast<std::uint16_t>(value);
-  } else {
-    url.port = url.https ? 443 : 80;
-  }
-  if (url.host.empty()) throw std::invalid_argument("--listen " + text + ": no host");
-  return url;
 }
 
 std::string random_token() {
@@ -179,10 +137,7 @@ Response text_response(const Request& req, http::status status, std::string body
 }  // namespace
 
 bool is_loopback(const std::string& host) {
-  if (host == "localhost") return true;
-  boost::system::error_code ec;
-  const asio::ip::address a = asio::ip::make_address(host, ec);
-  return !ec && a.is_loopback();
+  return net::is_loopback_host(host);
 }
 
 // ---- the server's state ----
@@ -203,7 +158,7 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
   control::Caller& caller;
   ServerOptions options;
   Model model;
-  ListenUrl listen;
+  net::HttpUrl listen;
   bool login_required = false;
   std::optional<router::PasswordFile> passwords;
   std::optional<asio::ssl::context> tls;
@@ -590,8 +545,7 @@ asio::awaitable<void> Server::Impl::run_publish(std::shared_ptr<Browser> b, json
   message.qos = qos == 1   ? mqtt::QoS::AtLeastOnce
                 : qos == 2 ? mqtt::QoS::ExactlyOnce
                            : mqtt::QoS::AtMostOnce;
-  auto [ec] = co_await caller.client().publish(std::move(message), use_tuple);
-  if (ec)
+  if (const client::error_code ec = co_await caller.publish(std::move(message)))
     reply(b, id, false, {{"code", "refused"}, {"message", ec.message()}});
   else
     reply(b, id, true, {{"published", m["topic"]}});
@@ -602,7 +556,9 @@ asio::awaitable<void> Server::Impl::run_publish(std::shared_ptr<Browser> b, json
 Server::Server(asio::any_io_executor executor, control::Caller& caller, ServerOptions options)
     : impl_(std::make_shared<Impl>(std::move(executor), caller, std::move(options))) {
   Impl& a = *impl_;
-  a.listen = parse_listen(a.options.listen);
+  net::HttpUrlResult listen = net::parse_http_url(a.options.listen, "--listen");
+  if (!listen.ok()) throw std::invalid_argument(listen.error);
+  a.listen = std::move(listen.url);
   const bool loopback = is_loopback(a.listen.host);
   if (!loopback && (!a.listen.https || a.options.passwd.empty()))
     throw std::invalid_argument(

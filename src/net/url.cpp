@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <charconv>
 
 namespace psos::net {
 namespace {
@@ -303,6 +304,55 @@ UrlResult parse_url(std::string_view text, std::string_view role) {
   UrlResult result;
   result.url = std::move(url);
   return result;
+}
+
+HttpUrlResult parse_http_url(std::string_view text, std::string_view role) {
+  HttpUrlResult result;
+  const auto fail = [&](const std::string& why) {
+    result.error = std::string(role) + " " + std::string(text) + ": " + why;
+    return result;
+  };
+  std::string_view rest;
+  if (text.starts_with("http://")) {
+    rest = text.substr(7);
+  } else if (text.starts_with("https://")) {
+    result.url.https = true;
+    rest = text.substr(8);
+  } else {
+    return fail("expected http://HOST:PORT or https://HOST:PORT");
+  }
+  if (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
+  std::size_t colon = rest.rfind(':');
+  if (rest.starts_with('[')) {  // [::1]:8088
+    const std::size_t close = rest.find(']');
+    if (close == std::string_view::npos) return fail("no ']'");
+    result.url.host = std::string(rest.substr(1, close - 1));
+    colon = rest.size() > close + 1 && rest[close + 1] == ':' ? close + 1 : std::string_view::npos;
+  } else {
+    result.url.host = std::string(rest.substr(0, colon));
+  }
+  if (result.url.host.find('/') != std::string::npos) return fail("a listen URL has no path");
+  if (colon != std::string_view::npos) {
+    const std::string_view port = rest.substr(colon + 1);
+    unsigned value = 0;
+    const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+    if (port.empty() || ec != std::errc() || end != port.data() + port.size() || value > 65535)
+      return fail("port '" + std::string(port) + "' is not a number from 0 to 65535");
+    result.url.port = static_cast<std::uint16_t>(value);
+  } else {
+    result.url.port = result.url.https ? 443 : 80;
+  }
+  if (result.url.host.empty()) return fail("no host");
+  return result;
+}
+
+bool is_loopback_host(std::string_view host) {
+  if (host == "localhost") return true;
+  const std::string text(host);
+  in_addr v4{};
+  if (::inet_pton(AF_INET, text.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
+  in6_addr v6{};
+  return ::inet_pton(AF_INET6, text.c_str(), &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6);
 }
 
 }  // namespace psos::net

@@ -50,4 +50,23 @@ struct UrlResult {
 // the input is shown as "***".
 UrlResult parse_url(std::string_view text, std::string_view role = "broker URL");
 
+// A web server's address (the dashboard's `--listen`, a node's "dashboard"): http:// or
+// https://, a host (IPv6 in brackets) and a port (0 picks a free one; default 80 or 443).
+struct HttpUrl {
+  bool https = false;
+  std::string host;  // IPv6 without its brackets
+  std::uint16_t port = 80;
+};
+struct HttpUrlResult {
+  HttpUrl url;        // meaningful only when error is empty
+  std::string error;  // "--listen ftp://x: expected http://HOST:PORT or https://HOST:PORT"
+  bool ok() const noexcept { return error.empty(); }
+};
+// `role` starts each error message, followed by the text ("--listen", "dashboard").
+HttpUrlResult parse_http_url(std::string_view text, std::string_view role);
+
+// Is `host` (a name or an address, IPv6 without brackets) the loopback interface: "localhost",
+// 127.0.0.0/8 or ::1?
+bool is_loopback_host(std::string_view host);
+
 }  // namespace psos::net

@@ -162,6 +162,12 @@ const std::vector<ParamSpec>& node_keys() {
                                   "when it is back; past it, the lowest levels are dropped first",
                    .minimum = 10,
                    .maximum = 100000}}},
+      {.name = "dashboard",
+       .type = ParamType::Json,
+       .description = "Serve the dashboard (psos dashboard) from this node, over its own "
+                      "connection: \"http://127.0.0.1:8088\", or {\"listen\": URL, \"passwd\": "
+                      "FILE, \"https_cert\": FILE, \"https_key\": FILE, \"key\": FILE}; off "
+                      "loopback it needs https:// and a passwd file"},
       {.name = "description",
        .type = ParamType::String,
        .description = "Free text for people reading the definition",
@@ -254,6 +260,78 @@ void check_url(Checker& checker, const std::string& url, const std::string& path
                                                        in_quotes(checker.shown(path, url)) +
                                                        " once its secrets are filled in"
                                                  : parsed.error);
+}
+
+// The node setting "dashboard": a listen URL, or an object with one and the files it needs.
+std::optional<DashboardSetting> read_dashboard(Checker& checker, const json& value,
+                                               const std::string& path) {
+  static constexpr std::string_view kExample =
+      "\"http://127.0.0.1:8088\" or {\"listen\": \"https://0.0.0.0:8443\", \"passwd\": "
+      "\"users.txt\", \"https_cert\": \"dash.pem\", \"https_key\": \"dash.key\"}";
+  DashboardSetting d;
+  std::string listen_path = path;
+  if (value.is_string()) {
+    d.listen = value.get<std::string>();
+  } else if (value.is_object()) {
+    static const std::vector<std::string_view> kKeys = {"listen", "passwd", "https_cert",
+                                                        "https_key", "key"};
+    const std::map<std::string_view, std::string*> fields = {{"listen", &d.listen},
+                                                             {"passwd", &d.passwd},
+                                                             {"https_cert", &d.https_cert},
+                                                             {"https_key", &d.https_key},
+                                                             {"key", &d.key}};
+    bool ok = true;
+    for (const auto& [key, field] : value.items()) {
+      const auto it = fields.find(key);
+      if (it == fields.end()) {
+        const std::string suggestion = did_you_mean(key, kKeys);
+        checker.key_error(
+            child_path(path, key),
+            "unknown key " + in_quotes(key) + " of a dashboard" +
+                (suggestion.empty() ? " (keys: " + list_names(kKeys) + ")" : suggestion));
+        ok = false;
+      } else if (!field.is_string() || field.get_ref<const std::string&>().empty()) {
+        checker.error(child_path(path, key),
+                      "expected a non-empty string, found " + describe(field));
+        ok = false;
+      } else {
+        *it->second = field.get<std::string>();
+      }
+    }
+    if (!value.contains("listen")) {
+      checker.error(path, "a dashboard needs \"listen\": " + std::string(kExample));
+      return std::nullopt;
+    }
+    if (!ok) return std::nullopt;
+    listen_path = child_path(path, "listen");
+  } else {
+    checker.error(path, "expected " + std::string(kExample) + ", found " + describe(value));
+    return std::nullopt;
+  }
+  const net::HttpUrlResult url = net::parse_http_url(d.listen, "dashboard");
+  if (!url.ok()) {
+    checker.error(listen_path, url.error);
+    return std::nullopt;
+  }
+  if (url.url.https && (d.https_cert.empty() || d.https_key.empty())) {
+    checker.error(path, "dashboard " + d.listen +
+                            " is https://: give {\"listen\": ..., \"https_cert\": FILE, "
+                            "\"https_key\": FILE}");
+    return std::nullopt;
+  }
+  if (!url.url.https && (!d.https_cert.empty() || !d.https_key.empty())) {
+    checker.error(path, "dashboard " + d.listen +
+                            " is http://: https_cert and https_key are for https:// only");
+    return std::nullopt;
+  }
+  if (!net::is_loopback_host(url.url.host) && (!url.url.https || d.passwd.empty())) {
+    checker.error(path, "dashboard " + d.listen +
+                            " is not a loopback address: a dashboard there needs https:// with "
+                            "https_cert and https_key, and a passwd file (users made with psos "
+                            "passwd)");
+    return std::nullopt;
+  }
+  return d;
 }
 
 }  // namespace
@@ -469,6 +547,9 @@ std::optional<NodeDefinition> expand(const Definition& definition, std::string_v
       result.service_log_levels[service] = level.get<std::string>();
     }
   }
+  if (checked_node && checked_node->contains("dashboard"))
+    result.dashboard =
+        read_dashboard(checker, (*checked_node)["dashboard"], child_path(path, "dashboard"));
   if (checked_node && checked_node->contains("uplink")) {
     const json& uplink = (*checked_node)["uplink"];
     BrokerConnection connection{uplink["name"].get<std::string>(), uplink["url"].get<std::string>(),

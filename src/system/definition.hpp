@@ -26,6 +26,17 @@ struct BrokerConnection {
   friend bool operator==(const BrokerConnection&, const BrokerConnection&) = default;
 };
 
+// The node setting "dashboard": `psos dashboard` served from the node, over its one connection.
+// Files are as written (relative to the directory psos run starts in).
+struct DashboardSetting {
+  std::string listen;      // http://HOST:PORT or https://HOST:PORT
+  std::string passwd;      // a psos passwd file: login required (always off loopback)
+  std::string https_cert;  // https:// only
+  std::string https_key;
+  std::string key;  // the private key that signs the page's commands; empty: the user's own
+  friend bool operator==(const DashboardSetting&, const DashboardSetting&) = default;
+};
+
 struct ServiceDefinition {
   std::string name;
   std::string module;
@@ -51,6 +62,7 @@ struct NodeDefinition {
   std::size_t log_buffer = 1000;
   std::map<std::string, std::string, std::less<>> service_log_levels;
   std::vector<std::pair<std::string, std::string>> admins;
+  std::optional<DashboardSetting> dashboard;
   // Recovery (runtime/recovery.hpp): the loop's watchdog (0: off) and when to start in safe mode.
   std::chrono::milliseconds watchdog{30000};
   struct SafeMode {

@@ -125,6 +125,12 @@ NodeChanges diff_nodes(const NodeDefinition& before, const FileHashes& before_fi
   if (before.log_buffer != after.log_buffer) changes.settings.push_back("log.buffer");
   if (before.service_log_levels != after.service_log_levels)
     changes.settings.push_back("log.services");
+  if (before.dashboard != after.dashboard) changes.settings.push_back("dashboard");
+  if (before.watchdog != after.watchdog) changes.settings.push_back("watchdog");
+  if (before.safe_mode.crashes != after.safe_mode.crashes ||
+      before.safe_mode.window != after.safe_mode.window ||
+      before.safe_mode.good_after != after.safe_mode.good_after)
+    changes.settings.push_back("safe_mode");
   return changes;
 }
 

@@ -39,13 +39,13 @@ struct NodeChanges {
   std::vector<ServiceChange> changed;  // in the new definition's order
   std::vector<std::string> unchanged;  // in the new definition's order
   // Node settings that differ: "listen", "uplink", "admins", "metrics", "log.level",
-  // "log.buffer", "log.services".
+  // "log.buffer", "log.services", "dashboard", "watchdog", "safe_mode".
   std::vector<std::string> settings;
 
   // Nothing to do.
   bool empty() const;
-  // A setting the running process cannot change (listen, uplink, admins, log.buffer): the node
-  // restarts to apply it.
+  // A setting the running process cannot change (all but metrics, log.level and log.services):
+  // the node restarts to apply it.
   bool restarts_node() const;
   // The services that stop and the services that start, by name.
   std::vector<std::string> stopping() const;  // removed and changed

@@ -5,7 +5,7 @@
 find_program(PSOS_SYSTEM_PYTHON python3 PATHS /usr/bin NO_DEFAULT_PATH)
 
 set(PSOS_DASHBOARD_TEST_DIR ${CMAKE_CURRENT_LIST_DIR}/dashboard)
-foreach(name test_server test_browser)
+foreach(name test_server test_browser test_node_dashboard)
   if(PSOS_SYSTEM_PYTHON)
     add_test(NAME dashboard.${name}
       COMMAND ${PSOS_SYSTEM_PYTHON} ${PSOS_DASHBOARD_TEST_DIR}/${name}.py

@@ -103,6 +103,35 @@ TEST(NodeChanges, SettingsLiveOrNot) {
   c = diff_nodes(before, {}, listen, {}, modules::builtin_catalog());
   EXPECT_EQ(c.settings, std::vector<std::string>{"listen"});
   EXPECT_TRUE(c.restarts_node());
+  const NodeDefinition dashboard = expand_text(with_services(
+      json::array({kTick}), {{"dashboard", "http://127.0.0.1:8088"}, {"watchdog", "5s"}}));
+  c = diff_nodes(before, {}, dashboard, {}, modules::builtin_catalog());
+  EXPECT_EQ(c.settings, (std::vector<std::string>{"dashboard", "watchdog"}));
+  EXPECT_TRUE(c.restarts_node());
+  const NodeDefinition safe_mode =
+      expand_text(with_services(json::array({kTick}), {{"safe_mode", {{"crashes", 5}}}}));
+  c = diff_nodes(before, {}, safe_mode, {}, modules::builtin_catalog());
+  EXPECT_EQ(c.settings, std::vector<std::string>{"safe_mode"});
+  EXPECT_TRUE(c.restarts_node());
+}
+
+TEST(NodeChanges, DashboardSettingReadAsStringOrObject) {
+  const NodeDefinition plain =
+      expand_text(with_services(json::array({kTick}), {{"dashboard", "http://127.0.0.1:9000"}}));
+  ASSERT_TRUE(plain.dashboard);
+  EXPECT_EQ(plain.dashboard->listen, "http://127.0.0.1:9000");
+  EXPECT_EQ(plain.dashboard->key, "");
+  const NodeDefinition full =
+      expand_text(with_services(json::array({kTick}), {{"dashboard",
+                                                        {{"listen", "https://0.0.0.0:8443"},
+                                                         {"passwd", "users.txt"},
+                                                         {"https_cert", "d.pem"},
+                                                         {"https_key", "d.key"},
+                                                         {"key", "admin.key"}}}}));
+  ASSERT_TRUE(full.dashboard);
+  EXPECT_EQ(*full.dashboard,
+            (DashboardSetting{"https://0.0.0.0:8443", "users.txt", "d.pem", "d.key", "admin.key"}));
+  EXPECT_FALSE(expand_text(with_services(json::array({kTick}))).dashboard);
 }
 
 }  // namespace
