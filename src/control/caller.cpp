@@ -283,4 +283,12 @@ client::Client& Caller::client() {
   return *impl_->client;
 }
 
+const PrivateKey* Caller::key() const noexcept {
+  return impl_->key ? &*impl_->key : nullptr;
+}
+
+const boost::asio::any_io_executor& Caller::executor() const noexcept {
+  return impl_->executor;
+}
+
 }  // namespace psos::control

@@ -82,6 +82,9 @@ class Caller {
   bool v311() const noexcept;
   const std::string& reply_topic() const noexcept;
   client::Client& client();
+  // The key requests are signed with (null: none), which signs deploy bundles too.
+  const PrivateKey* key() const noexcept;
+  const boost::asio::any_io_executor& executor() const noexcept;
 
   struct Impl;
 
