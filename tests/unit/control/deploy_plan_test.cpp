@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <stdexcept>
 
 #include "control/digest.hpp"
 #include "modules/module.hpp"
@@ -65,23 +66,29 @@ class DeployPlanTest : public ::testing::Test {
   fs::path dir_;
 };
 
+// A node of the plan by name (the file's order is JSON's: the keys sorted).
+NodeDeploy& node(DeployPlan& plan, const std::string& name) {
+  for (NodeDeploy& n : plan.nodes)
+    if (n.node == name) return n;
+  throw std::out_of_range("no node " + name);
+}
+
 TEST_F(DeployPlanTest, GathersTheDefinitionAndTheFilesEachNodeReads) {
   write("a.lua", "return msg\n");
   const std::string file = write("d.json", definition().dump(1));
   auto planned = plan(file);
   ASSERT_TRUE(std::holds_alternative<DeployPlan>(planned))
       << std::get<PlanFailure>(planned).message;
-  const DeployPlan& p = std::get<DeployPlan>(planned);
+  DeployPlan& p = std::get<DeployPlan>(planned);
   EXPECT_EQ(p.system, "s");
   EXPECT_EQ(p.contents.size(), 2u);
   EXPECT_EQ(p.contents.at("a.lua"), "return msg\n");
   EXPECT_EQ(p.contents.at("d.json"), definition().dump(1));
   ASSERT_EQ(p.nodes.size(), 2u);
-  EXPECT_EQ(p.nodes[0].node, "gw");
-  EXPECT_EQ(p.nodes[0].paths, (std::vector<std::string>{"d.json", "a.lua"}));
-  EXPECT_EQ(p.nodes[0].after_files.at("a.lua"), sha256_hex("return msg\n"));
-  EXPECT_EQ(p.nodes[1].node, "e01");
-  EXPECT_EQ(p.nodes[1].paths, std::vector<std::string>{"d.json"});
+  EXPECT_EQ(node(p, "gw").paths, (std::vector<std::string>{"d.json", "a.lua"}));
+  EXPECT_EQ(node(p, "gw").after_files.at("a.lua"), sha256_hex("return msg\n"));
+  EXPECT_EQ(node(p, "e01").paths, std::vector<std::string>{"d.json"});
+  EXPECT_TRUE(node(p, "e01").after_files.empty());
 }
 
 TEST_F(DeployPlanTest, KeepsTheNodesNamedAndRefusesAnUnknownOne) {
@@ -141,7 +148,7 @@ TEST_F(DeployPlanTest, ComparesWithTheRunningRevisionAndShowsTheValues) {
   auto planned = plan(file);
   ASSERT_TRUE(std::holds_alternative<DeployPlan>(planned));
   DeployPlan& p = std::get<DeployPlan>(planned);
-  NodeDeploy& gw = p.nodes[0];
+  NodeDeploy& gw = node(p, "gw");
   const json running = {{"revision", 3},
                         {"highest", 5},
                         {"file", "old.json"},
@@ -171,7 +178,7 @@ TEST_F(DeployPlanTest, ABrokerIsShownByItsNameNeverItsCredentials) {
   auto planned = plan(write("d.json", d.dump()));
   ASSERT_TRUE(std::holds_alternative<DeployPlan>(planned));
   DeployPlan& p = std::get<DeployPlan>(planned);
-  NodeDeploy& e01 = p.nodes[1];
+  NodeDeploy& e01 = node(p, "e01");
   compare_running(e01,
                   {{"revision", 0},
                    {"highest", 0},
@@ -193,7 +200,7 @@ TEST_F(DeployPlanTest, WhatCannotBeExpandedHereCountsAsEmpty) {
   auto planned = plan(write("d.json", definition().dump()));
   ASSERT_TRUE(std::holds_alternative<DeployPlan>(planned));
   DeployPlan& p = std::get<DeployPlan>(planned);
-  NodeDeploy& gw = p.nodes[0];
+  NodeDeploy& gw = node(p, "gw");
   compare_running(gw,
                   {{"revision", 1},
                    {"highest", 1},
