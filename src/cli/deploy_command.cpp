@@ -10,7 +10,7 @@
 #include <cstdio>
 #include <variant>
 
-#include "control/deployer.hpp"
+#include "control/deployment.hpp"
 #include "fleet.hpp"
 #include "fleet_commands.hpp"
 #include "modules/module.hpp"
@@ -114,11 +114,13 @@ int deploy(const DeployArgs& a) {
     return report("deploy", f.status, f.what());
   }
   return Fleet("deploy", a.flags).run([&](Fleet& fleet) -> asio::awaitable<int> {
-    control::Deployer deployer(fleet.caller(), plan, modules::builtin_catalog(), fleet.timeout());
-    fleet.caller().on_message([&deployer](const client::MessagePtr& m) { deployer.on_message(m); });
-    co_await deployer.ask_revisions();
+    control::Deployment deployment(fleet.caller(), plan, modules::builtin_catalog(),
+                                   fleet.timeout());
+    fleet.caller().on_message(
+        [&deployment](const client::MessagePtr& m) { deployment.on_message(m); });
+    co_await deployment.ask_revisions();
     int status = kExitOk;
-    const std::vector<control::NodeProgress>& nodes = deployer.progress();
+    const std::vector<control::NodeProgress>& nodes = deployment.progress();
     for (std::size_t i = 0; i < nodes.size(); ++i) {
       const control::NodeProgress& p = nodes[i];
       if (p.phase == control::DeployPhase::unreached) {
@@ -138,8 +140,8 @@ int deploy(const DeployArgs& a) {
     if (a.dry_run) co_return status;
 
     Progress progress(nodes);
-    deployer.on_progress([&progress] { progress.update(); });
-    co_await deployer.deploy(
+    deployment.on_progress([&progress] { progress.update(); });
+    co_await deployment.deploy(
         std::chrono::milliseconds(static_cast<std::int64_t>(a.confirm_s * 1000)));
 
     std::vector<std::vector<std::string>> rows = {

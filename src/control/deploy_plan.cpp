@@ -132,7 +132,7 @@ json written_value(const system::ServiceDefinition* service, const modules::Modu
 
 }  // namespace
 
-json changes_json(const NodeDeploy& t, const modules::ModuleCatalog& catalog) {
+json node_changes_json(const NodeDeploy& t, const modules::ModuleCatalog& catalog) {
   const system::NodeChanges& c = t.changes;
   json changed = json::array();
   for (const system::ServiceChange& s : c.changed) {

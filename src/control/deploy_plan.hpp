@@ -75,6 +75,6 @@ void compare_running(NodeDeploy& target, const nlohmann::json& running,
 // [...], "changed": [{"name", "module", "params": [{"name", "before", "after"}], "files"}],
 // "unchanged": [...], "settings": [...], "restarts_node"}. Values as a definition writes them
 // (durations "5s"); a broker parameter by the broker's name only, never its credentials.
-nlohmann::json changes_json(const NodeDeploy& target, const modules::ModuleCatalog& catalog);
+nlohmann::json node_changes_json(const NodeDeploy& target, const modules::ModuleCatalog& catalog);
 
 }  // namespace psos::control

@@ -5,7 +5,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <variant>
 
-#include "control/deployer.hpp"
+#include "control/deployment.hpp"
 #include "control/digest.hpp"
 #include "modules/module.hpp"
 
@@ -37,12 +37,12 @@ bool listed_name(std::string_view name) {
 }  // namespace
 
 struct DeployView::Impl {
-  // One deploy: its plan and the deployer working through it.
+  // One deploy: its plan and the deployment working through it.
   struct Run {
     std::string file, user;
     std::int64_t started = 0, finished = 0;
     control::DeployPlan plan;
-    std::unique_ptr<control::Deployer> deployer;
+    std::unique_ptr<control::Deployment> deployment;
   };
 
   Impl(control::Caller& c, fs::path d, std::chrono::milliseconds t)
@@ -110,14 +110,14 @@ asio::awaitable<ViewAnswer> DeployView::plan(std::string name) {
   std::variant<control::DeployPlan, ViewAnswer> planned = self->plan_of(name, {});
   if (auto* a = std::get_if<ViewAnswer>(&planned)) co_return std::move(*a);
   control::DeployPlan& plan = std::get<control::DeployPlan>(planned);
-  control::Deployer deployer(self->caller, plan, modules::builtin_catalog(), self->timeout);
-  co_await deployer.ask_revisions();
+  control::Deployment deployment(self->caller, plan, modules::builtin_catalog(), self->timeout);
+  co_await deployment.ask_revisions();
   const std::string sha256 = control::sha256_hex(plan.contents.at(name));
   co_return ViewAnswer{true,
                        {{"file", name},
                         {"sha256", sha256},
                         {"system", plan.system},
-                        {"nodes", deployer.progress_json()}}};
+                        {"nodes", deployment.progress_json()}}};
 }
 
 ViewAnswer DeployView::start(const std::string& name, const std::vector<std::string>& nodes,
@@ -137,17 +137,17 @@ ViewAnswer DeployView::start(const std::string& name, const std::vector<std::str
   run->file = name;
   run->user = user;
   run->started = now_ms();
-  run->deployer = std::make_unique<control::Deployer>(a.caller, run->plan,
-                                                      modules::builtin_catalog(), a.timeout);
-  run->deployer->on_progress([impl = impl_.get()] { ++impl->version; });
+  run->deployment = std::make_unique<control::Deployment>(a.caller, run->plan,
+                                                          modules::builtin_catalog(), a.timeout);
+  run->deployment->on_progress([impl = impl_.get()] { ++impl->version; });
   a.run = run;
   a.running = true;
   ++a.version;
   asio::co_spawn(
       a.caller.executor(),
       [self = impl_, run, confirm]() -> asio::awaitable<void> {
-        co_await run->deployer->ask_revisions();
-        co_await run->deployer->deploy(confirm);
+        co_await run->deployment->ask_revisions();
+        co_await run->deployment->deploy(confirm);
       },
       [self = impl_, run](std::exception_ptr) {
         run->finished = now_ms();
@@ -158,7 +158,7 @@ ViewAnswer DeployView::start(const std::string& name, const std::vector<std::str
 }
 
 void DeployView::on_message(const client::MessagePtr& message) {
-  if (impl_->running) impl_->run->deployer->on_message(message);
+  if (impl_->running) impl_->run->deployment->on_message(message);
 }
 
 std::uint64_t DeployView::version() const noexcept {
@@ -171,7 +171,7 @@ json DeployView::status() const {
   return {
       {"file", a.run->file},       {"user", a.run->user},
       {"started", a.run->started}, {"finished", a.run->finished ? json(a.run->finished) : json()},
-      {"running", a.running},      {"nodes", a.run->deployer->progress_json()}};
+      {"running", a.running},      {"nodes", a.run->deployment->progress_json()}};
 }
 
 }  // namespace psos::dashboard

@@ -1,6 +1,6 @@
 // The dashboard's deploy view, server side: the definition files of one directory, a chosen
 // one checked and compared with what each node runs, and one deploy at a time with its progress
-// and results (control/deployer.hpp, as psos deploy sends them), signed with the Caller's key.
+// and results (control/deployment.hpp, as psos deploy sends them), signed with the Caller's key.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
@@ -37,7 +37,7 @@ class DeployView {
   ViewAnswer definitions() const;
   // Checks the definition `name` (a name listed by definitions(), never a path), asks each of
   // its nodes for its revision and returns {"file", "sha256", "system", "nodes": [...]} with
-  // each node's changes (Deployer::progress_json).
+  // each node's changes (Deployment::progress_json).
   boost::asio::awaitable<ViewAnswer> plan(std::string name);
   // Starts deploying `name` to `nodes` (empty: all) and returns at once; progress goes to
   // status(). Refused while a deploy runs, and when the file's SHA-256 is no longer `sha256`

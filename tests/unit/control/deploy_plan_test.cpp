@@ -157,7 +157,7 @@ TEST_F(DeployPlanTest, ComparesWithTheRunningRevisionAndShowsTheValues) {
   compare_running(gw, running, p.secrets, modules::builtin_catalog());
   EXPECT_TRUE(gw.answered);
   EXPECT_EQ(gw.next_revision(), 6u);
-  const json c = changes_json(gw, modules::builtin_catalog());
+  const json c = node_changes_json(gw, modules::builtin_catalog());
   EXPECT_EQ(c["revision"], json::array({3, 6}));
   EXPECT_EQ(c["empty"], false);
   EXPECT_EQ(c["added"], json::array());
@@ -186,7 +186,7 @@ TEST_F(DeployPlanTest, ABrokerIsShownByItsNameNeverItsCredentials) {
                    {"definition", definition().dump()},
                    {"files", json::object()}},
                   p.secrets, modules::builtin_catalog());
-  const json c = changes_json(e01, modules::builtin_catalog());
+  const json c = node_changes_json(e01, modules::builtin_catalog());
   ASSERT_EQ(c["changed"].size(), 1u);
   EXPECT_EQ(c["changed"][0]["params"],
             json::array({json{{"name", "broker"}, {"before", "cloud"}, {"after", "backup"}}}));
@@ -210,7 +210,7 @@ TEST_F(DeployPlanTest, WhatCannotBeExpandedHereCountsAsEmpty) {
                   p.secrets, modules::builtin_catalog());
   EXPECT_FALSE(gw.before);
   EXPECT_EQ(gw.changes.added, (std::vector<std::string>{"tick", "fmt", "lua"}));
-  EXPECT_EQ(changes_json(gw, modules::builtin_catalog())["revision"], json::array({1, 2}));
+  EXPECT_EQ(node_changes_json(gw, modules::builtin_catalog())["revision"], json::array({1, 2}));
 }
 
 }  // namespace

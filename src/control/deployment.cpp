@@ -1,5 +1,5 @@
-// Deploying over the control plane (see deployer.hpp).
-#include "control/deployer.hpp"
+// Deploying over the control plane (see deployment.hpp).
+#include "control/deployment.hpp"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -51,7 +51,7 @@ const char* to_string(DeployPhase phase) {
   return "?";
 }
 
-struct Deployer::Impl {
+struct Deployment::Impl {
   // A transfer under way: what the node has acknowledged.
   struct Transfer {
     std::uint32_t acked = 0;
@@ -139,7 +139,7 @@ struct Deployer::Impl {
     const auto started = std::chrono::steady_clock::now();
     const NodeAddress address{plan.system, t.node};
     const PrivateKey* key = caller.key();
-    if (key == nullptr) throw std::logic_error("Deployer: the caller has no key to sign with");
+    if (key == nullptr) throw std::logic_error("Deployment: the caller has no key to sign with");
     Manifest m;
     m.system = plan.system;
     m.node = t.node;
@@ -247,17 +247,17 @@ struct Deployer::Impl {
   }
 };
 
-Deployer::Deployer(Caller& caller, DeployPlan& plan, const modules::ModuleCatalog& catalog,
-                   std::chrono::milliseconds timeout)
+Deployment::Deployment(Caller& caller, DeployPlan& plan, const modules::ModuleCatalog& catalog,
+                       std::chrono::milliseconds timeout)
     : impl_(std::make_unique<Impl>(caller, plan, catalog, timeout)) {}
 
-Deployer::~Deployer() = default;
+Deployment::~Deployment() = default;
 
-void Deployer::on_progress(std::function<void()> callback) {
+void Deployment::on_progress(std::function<void()> callback) {
   impl_->on_progress = std::move(callback);
 }
 
-void Deployer::on_message(const client::MessagePtr& message) {
+void Deployment::on_message(const client::MessagePtr& message) {
   const auto found = impl_->acks.find(message->topic);
   if (found == impl_->acks.end()) return;
   Impl::Transfer& t = *found->second;
@@ -275,14 +275,14 @@ void Deployer::on_message(const client::MessagePtr& message) {
   }
 }
 
-asio::awaitable<void> Deployer::ask_revisions() {
+asio::awaitable<void> Deployment::ask_revisions() {
   std::vector<std::size_t> all;
   for (std::size_t i = 0; i < impl_->plan.nodes.size(); ++i)
     all.push_back(i);
   co_await impl_->each_at_once(all, [this](std::size_t i) { return impl_->ask(i); });
 }
 
-asio::awaitable<void> Deployer::deploy(std::chrono::milliseconds confirm) {
+asio::awaitable<void> Deployment::deploy(std::chrono::milliseconds confirm) {
   std::vector<std::size_t> ready;
   for (std::size_t i = 0; i < impl_->progress.size(); ++i)
     if (impl_->progress[i].phase == DeployPhase::ready) ready.push_back(i);
@@ -290,11 +290,11 @@ asio::awaitable<void> Deployer::deploy(std::chrono::milliseconds confirm) {
                                [this, confirm](std::size_t i) { return impl_->send(i, confirm); });
 }
 
-const std::vector<NodeProgress>& Deployer::progress() const {
+const std::vector<NodeProgress>& Deployment::progress() const {
   return impl_->progress;
 }
 
-json Deployer::progress_json() const {
+json Deployment::progress_json() const {
   json out = json::array();
   for (std::size_t i = 0; i < impl_->progress.size(); ++i) {
     const NodeProgress& p = impl_->progress[i];
@@ -312,7 +312,7 @@ json Deployer::progress_json() const {
     if (p.phase == DeployPhase::unreached && !p.no_answer)
       n["result"] = "refused: " + p.refusal_message + " (" + p.refusal_code + ")";
     const NodeDeploy& t = impl_->plan.nodes[i];
-    if (t.answered) n["changes"] = changes_json(t, impl_->catalog);
+    if (t.answered) n["changes"] = node_changes_json(t, impl_->catalog);
     out.push_back(std::move(n));
   }
   return out;

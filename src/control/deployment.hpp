@@ -50,15 +50,15 @@ struct NodeProgress {
   std::int64_t ms = 0;  // from the first chunk to the result
 };
 
-class Deployer {
+class Deployment {
  public:
-  // `caller`, `plan` and `catalog` outlive the Deployer; the caller's key signs requests and
+  // `caller`, `plan` and `catalog` outlive the Deployment; the caller's key signs requests and
   // bundles. `timeout`: how long a node has to answer a request (and a transfer to finish).
-  Deployer(Caller& caller, DeployPlan& plan, const modules::ModuleCatalog& catalog,
-           std::chrono::milliseconds timeout);
-  ~Deployer();
-  Deployer(const Deployer&) = delete;
-  Deployer& operator=(const Deployer&) = delete;
+  Deployment(Caller& caller, DeployPlan& plan, const modules::ModuleCatalog& catalog,
+             std::chrono::milliseconds timeout);
+  ~Deployment();
+  Deployment(const Deployment&) = delete;
+  Deployment& operator=(const Deployment&) = delete;
 
   // Called after every change of progress() (bars, results), at most every 16 chunks a node.
   void on_progress(std::function<void()> callback);
@@ -75,7 +75,7 @@ class Deployer {
 
   const std::vector<NodeProgress>& progress() const;
   // progress() for a page: [{"node", "phase", "sent", "total", "before", "after", "restarted",
-  // "restarting", "result", "failed", "ms"}], each node's "changes" (changes_json) once known.
+  // "restarting", "result", "failed", "ms"}], each node's "changes" (node_changes_json) once known.
   nlohmann::json progress_json() const;
 
   struct Impl;
