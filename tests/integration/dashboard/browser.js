@@ -115,7 +115,7 @@ async function main() {
     await page.goto(URL + '/#/deploy');
     await page.locator('#deploy-files [data-file="system.json"]').waitFor({ timeout: 10000 });
     const files = await page.$$eval('#deploy-files [data-file]', (ls) => ls.map((l) => l.dataset.file));
-    if (JSON.stringify(files) !== JSON.stringify(['broken.json', 'system.json'])) fail('definitions listed: ' + files.join(', '));
+    if (JSON.stringify(files) !== JSON.stringify(['broken.json', 'failing.json', 'system.json'])) fail('definitions listed: ' + files.join(', '));
     ok('the deploy view lists the definition files');
     await page.click('#deploy-files [data-file="broken.json"]');
     await page.locator('#deploy-diagnostics').waitFor({ timeout: 10000 });
@@ -154,6 +154,22 @@ async function main() {
     // Done: the changes are worked out again against what the nodes run now.
     await page.locator('#deploy-plan [data-node="gw"] [data-field=revision]', { hasText: 'revision 1 → 2' }).waitFor({ timeout: 10000 });
     await shoot(page, 'deploy-done.png');
+    // A deploy to e01 alone whose new service fails at start: rolled back, shown red with the
+    // node's message.
+    await page.click('#deploy-files [data-file="failing.json"]');
+    await page.locator('#deploy-plan [data-node="e01"] [data-service="bad"]').waitFor({ timeout: 15000 });
+    for (const n of ['gw', 'e02']) await page.uncheck(`#deploy-plan [data-node="${n}"] input[name=node]`);
+    await page.fill('#deploy-confirm', '1');
+    const firstStarted = await page.evaluate(() => S.deploy.status.started);
+    await page.click('#deploy-button');
+    await page.waitForFunction((t) => S.deploy.status.started !== t && !S.deploy.status.running, firstStarted, { timeout: 30000 });
+    await page.locator('#deploy-results tr.failed[data-node="e01"]').waitFor({ timeout: 5000 });
+    if (await page.locator('#deploy-results tbody tr').count() !== 1) fail('the rollback deploy went to more than e01');
+    const rolled = await page.textContent('#deploy-results tr[data-node="e01"] [data-field=result]');
+    if (!/^rolled back: service bad failed: .*boom at start.*revision 2 rolled back, revision 1 runs/.test(rolled)) fail('rollback shown as ' + rolled);
+    if ((await page.textContent('#deploy-results tr[data-node="e01"] [data-field=revision]')) !== '1 → 1') fail('a rolled back revision should stay 1');
+    ok('a deploy that rolls back is shown red with the node\'s message');
+    await shoot(page, 'deploy-rollback.png');
     await page.goto(URL + `/#/node/${SYSTEM}/gw`);
     await page.locator('#services tr[data-service="echo"] td', { hasText: 'fleet/out2' }).waitFor({ timeout: 10000 });
     ok('the node\'s $info shows the change');
@@ -171,7 +187,7 @@ async function main() {
     await phone.goto(URL + '/#/deploy');
     await phone.click('#deploy-files [data-file="system.json"]');
     await phone.locator('#deploy-plan [data-node="gw"] [data-field=revision]').waitFor({ timeout: 10000 });
-    await phone.locator('#deploy-results tr[data-node="gw"]').waitFor();
+    await phone.locator('#deploy-results tr[data-node="e01"]').waitFor(); // the last deploy: e01's rollback
     const deployOverflow = await phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     if (deployOverflow > 0) fail(`the deploy view is ${deployOverflow} px wider than a phone`);
     await shoot(phone, 'phone-deploy.png');

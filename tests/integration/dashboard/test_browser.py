@@ -3,8 +3,9 @@ headless) against three `psos run` nodes over a real Mosquitto and `psos dashboa
 of every view are written to $PSOS_SCREENSHOTS (CTest: <build>/dashboard-screenshots).
 
 The deploy view gets a directory of definitions (--definitions): the running one with echo's
-`pub` changed, one with an error (the page must show what `psos check` says) and files that are
-not definitions (not listed); after the page has deployed, gw runs revision 1 with the change.
+`pub` changed, one with an error (the page must show what `psos check` says), one whose new
+service fails at start (e01 rolls back) and files that are not definitions (not listed); after
+the page has deployed, gw runs revision 1 with the change.
 
 Run with /usr/bin/python3. CTest sets PSOS_BINARY and PSOS_SCREENSHOTS.
 """
@@ -52,8 +53,11 @@ class BrowserTest(SystemTestCase):
         changed["nodes"]["gw"]["services"][1]["pub"] = "fleet/out2"
         broken = json.loads(json.dumps(self.system.definition))
         broken["nodes"]["e01"]["services"][0]["every"] = "soon"
+        failing = json.loads(json.dumps(changed))
+        failing["nodes"]["e01"]["services"].append(
+            {"name": "bad", "module": "function", "setup": "error('boom at start')"})
         for name, value in (("system.json", changed), ("broken.json", broken),
-                            ("system.secrets.json", {"x": "y"})):
+                            ("failing.json", failing), ("system.secrets.json", {"x": "y"})):
             with open(os.path.join(defs, name), "w") as f:
                 json.dump(value, f, indent=1)
         with open(os.path.join(defs, "notes.txt"), "w") as f:
