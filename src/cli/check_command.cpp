@@ -11,9 +11,9 @@
 #include <sstream>
 #include <stdexcept>
 
-#include "definition_input.hpp"
 #include "modules/module.hpp"
 #include "system/definition.hpp"
+#include "system/definition_file.hpp"
 #include "system/secrets.hpp"
 
 namespace psos::cli {
@@ -60,7 +60,7 @@ bool CheckCommand::selected() const {
 
 int CheckCommand::run() const {
   std::string error;
-  const std::optional<std::string> text = read_text_file(file_, error);
+  const std::optional<std::string> text = system::read_text_file(file_, error);
   if (!text) {
     std::fprintf(stderr, "psos check: cannot read %s: %s\n", file_.c_str(), error.c_str());
     return 2;
@@ -69,7 +69,7 @@ int CheckCommand::run() const {
   system::Diagnostics errors;
   std::optional<system::Secrets> secrets;
   try {
-    secrets = load_secrets(file_, secrets_, errors);
+    secrets = system::load_secrets(file_, secrets_, errors);
   } catch (const std::runtime_error& e) {
     std::fprintf(stderr, "psos check: %s\n", e.what());
     return 2;

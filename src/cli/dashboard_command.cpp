@@ -1,5 +1,6 @@
-// `psos dashboard [--listen URL] [--passwd FILE] [--https-cert FILE --https-key FILE]`: the
-// system live in a browser (src/dashboard/), over the fleet commands' connection and key.
+// `psos dashboard [--listen URL] [--definitions DIR] [--passwd FILE] [--https-cert FILE
+// --https-key FILE]`: the system live in a browser (src/dashboard/), over the fleet commands'
+// connection and key.
 #include <CLI/CLI.hpp>
 #include <cstdio>
 
@@ -22,6 +23,16 @@ configuration, call functions and publish; those requests are signed with
 --key, as psos call signs its own, so nodes obey only a dashboard run by an
 admin they trust.
 
+The Deploy view lists the definition files (*.json, not *.secrets.json) found
+directly in --definitions DIR (default: the current directory); the page can
+name only those files, never a path elsewhere. A chosen file is checked as
+psos check checks it (its messages shown on the page), each node is asked
+what it runs and the changes are shown as psos deploy --dry-run prints them,
+with the values of changed parameters. Deploy sends it to the nodes ticked,
+signed with --key, as psos deploy does; progress and results show live in
+every open page. One deploy runs at a time: a second one is refused until
+the first has its results.
+
 The page and its scripts are built into psos: nothing is fetched from the
 network. The server sends each browser at most one frame every 250 ms, so a
 topic that carries 100,000 messages a second is shown sampled; a browser that
@@ -37,6 +48,7 @@ Exit status: 0 stopped by Ctrl-C, 2 usage, 3 broker unreachable.
 Examples:
   psos dashboard
   psos dashboard --broker mqtt://gateway.local --listen http://127.0.0.1:9000
+  psos dashboard --definitions ~/greenhouse
   psos dashboard --listen https://0.0.0.0:8443 --passwd users.txt \
       --https-cert dash.pem --https-key dash.key)";
 
@@ -57,6 +69,11 @@ FleetCommand dashboard_command(CLI::App& parent) {
                   "http://HOST:PORT or https://HOST:PORT to serve the page on (default "
                   "http://127.0.0.1:8088)")
       ->option_text("URL");
+  app->add_option("--definitions", a->options.definitions,
+                  "Directory of the definition files the Deploy view offers (default: the current "
+                  "directory)")
+      ->option_text("DIR")
+      ->check(CLI::ExistingDirectory);
   app->add_option("--passwd", a->options.passwd,
                   "Users who may log in (a psos passwd file); required off loopback")
       ->option_text("FILE");

@@ -23,12 +23,12 @@
 #include "control/local_link.hpp"
 #include "control/revisions.hpp"
 #include "dashboard/server.hpp"
-#include "definition_input.hpp"
 #include "modules/module.hpp"
 #include "runtime/node.hpp"
 #include "runtime/process_supervisor.hpp"
 #include "runtime/recovery.hpp"
 #include "system/definition.hpp"
+#include "system/definition_file.hpp"
 
 namespace psos::cli {
 namespace {
@@ -234,7 +234,7 @@ int RunCommand::run() const {
   // Reads `file` and expands the node; false (with `errors`) when it has problems.
   const auto load = [&](const std::string& file, const std::string& name_given) {
     std::string error;
-    const std::optional<std::string> read = read_text_file(file, error);
+    const std::optional<std::string> read = system::read_text_file(file, error);
     if (!read) throw std::runtime_error("cannot read " + file + ": " + error);
     text = *read;
     node.reset();
@@ -263,7 +263,7 @@ int RunCommand::run() const {
     return node.has_value() && errors.empty();
   };
   try {
-    secrets = load_secrets(file_, secrets_, errors);
+    secrets = system::load_secrets(file_, secrets_, errors);
     if (load(file_, node_)) {
       const control::RevisionStore store(state_dir);
       if (from_file_) {

@@ -338,8 +338,12 @@ const std::string& Caller::reply_topic() const noexcept {
   return impl_->reply_topic;
 }
 
-bool Caller::can_sign() const noexcept {
-  return impl_->key.has_value();
+const PrivateKey* Caller::key() const noexcept {
+  return impl_->key ? &*impl_->key : nullptr;
+}
+
+const boost::asio::any_io_executor& Caller::executor() const noexcept {
+  return impl_->executor;
 }
 
 }  // namespace psos::control

@@ -114,8 +114,9 @@ class Caller {
   // Does the connection speak MQTT 3.1.1 (replies asked for with the request's "reply" field)?
   bool v311() const noexcept;
   const std::string& reply_topic() const noexcept;
-  // Does this caller sign requests (has a key)?
-  bool can_sign() const noexcept;
+  // The key requests are signed with (null: none), which signs deploy bundles too.
+  const PrivateKey* key() const noexcept;
+  const boost::asio::any_io_executor& executor() const noexcept;
 
   struct Impl;
 

@@ -25,6 +25,7 @@
 #include <unordered_map>
 
 #include "dashboard/assets.hpp"
+#include "dashboard/deploy_view.hpp"
 #include "net/url.hpp"
 #include "router/security/password_file.hpp"
 
@@ -148,16 +149,22 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     std::deque<json> replies;
     std::size_t in_flight = 0;
     std::string user;
-    std::function<void()> close;  // closes the connection (from stop())
+    std::function<void()> close;       // closes the connection (from stop())
+    std::uint64_t deploy_version = 0;  // of the deploy status last sent
   };
 
   Impl(asio::any_io_executor ex, control::Caller& c, ServerOptions o)
-      : executor(std::move(ex)), caller(c), options(std::move(o)), model(options.limits) {}
+      : executor(std::move(ex)),
+        caller(c),
+        options(std::move(o)),
+        model(options.limits),
+        deploys(caller, options.definitions, options.command_timeout) {}
 
   asio::any_io_executor executor;
   control::Caller& caller;
   ServerOptions options;
   Model model;
+  DeployView deploys;
   net::HttpUrl listen;
   bool login_required = false;
   std::optional<router::PasswordFile> passwords;
@@ -195,6 +202,7 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
   void handle_page_message(const std::shared_ptr<Browser>& b, std::string_view text);
   asio::awaitable<void> run_command(std::shared_ptr<Browser> b, json id, json message);
   asio::awaitable<void> run_publish(std::shared_ptr<Browser> b, json id, json message);
+  asio::awaitable<void> run_deploy(std::shared_ptr<Browser> b, json id, json message);
   void reply(const std::shared_ptr<Browser>& b, json id, bool ok, json value) {
     if (b->replies.size() >= kMaxReplies) b->replies.pop_front();
     json r = {{"id", std::move(id)}, {"ok", ok}};
@@ -435,6 +443,10 @@ asio::awaitable<void> Server::Impl::serve_websocket(Stream stream, Request req, 
           {"user", user}, {"login", login_required}, {"frame_ms", options.frame_interval.count()}};
       first = false;
     }
+    if (browser->deploy_version != deploys.version()) {
+      browser->deploy_version = deploys.version();
+      frame["deploy"] = deploys.status();
+    }
     if (!browser->replies.empty()) {
       frame["replies"] = json::array();
       for (json& r : browser->replies)
@@ -483,7 +495,8 @@ void Server::Impl::handle_page_message(const std::shared_ptr<Browser>& b, std::s
   }
   json id = message.value("id", json());
   const std::string type = message["type"];
-  if (type != "cmd" && type != "publish") {
+  const bool deploy = type == "definitions" || type == "deploy.plan" || type == "deploy.start";
+  if (type != "cmd" && type != "publish" && !deploy) {
     reply(b, id, false, {{"code", "bad_request"}, {"message", "unknown type \"" + type + "\""}});
     return;
   }
@@ -495,6 +508,7 @@ void Server::Impl::handle_page_message(const std::shared_ptr<Browser>& b, std::s
   }
   ++b->in_flight;
   auto task = type == "cmd" ? run_command(b, id, std::move(message))
+              : deploy      ? run_deploy(b, id, std::move(message))
                             : run_publish(b, id, std::move(message));
   asio::co_spawn(executor, std::move(task), [b](std::exception_ptr) { --b->in_flight; });
 }
@@ -551,6 +565,52 @@ asio::awaitable<void> Server::Impl::run_publish(std::shared_ptr<Browser> b, json
     reply(b, id, true, {{"published", m["topic"]}});
 }
 
+// The deploy view: {"type": "definitions"}, {"type": "deploy.plan", "file"} and
+// {"type": "deploy.start", "file", "sha256", "nodes": [...], "confirm": SECONDS}.
+asio::awaitable<void> Server::Impl::run_deploy(std::shared_ptr<Browser> b, json id, json m) {
+  auto self = shared_from_this();
+  const std::string type = m["type"];
+  if (type == "definitions") {
+    const ViewAnswer a = deploys.definitions();
+    reply(b, id, a.ok, a.value);
+    co_return;
+  }
+  const auto text = [&m](const char* key) {
+    return m.contains(key) && m[key].is_string() ? m[key].get<std::string>() : std::string();
+  };
+  const std::string file = text("file");
+  if (file.empty()) {
+    reply(b, id, false, {{"code", "bad_request"}, {"message", type + " needs a \"file\""}});
+    co_return;
+  }
+  if (type == "deploy.plan") {
+    const ViewAnswer a = co_await deploys.plan(file);
+    reply(b, id, a.ok, a.value);
+    co_return;
+  }
+  std::vector<std::string> nodes;
+  const json confirm = m.value("confirm", json(30));
+  bool good = confirm.is_number() && confirm.get<double>() >= 0 && confirm.get<double>() <= 3600 &&
+              m.value("nodes", json::array()).is_array();
+  if (good)
+    for (const json& n : m.value("nodes", json::array())) {
+      good = good && n.is_string();
+      if (good) nodes.push_back(n.get<std::string>());
+    }
+  if (!good) {
+    reply(b, id, false,
+          {{"code", "bad_request"},
+           {"message",
+            "deploy.start needs \"nodes\" (a list of names) and \"confirm\" (seconds "
+            "from 0 to 3600)"}});
+    co_return;
+  }
+  const ViewAnswer a = deploys.start(
+      file, nodes, text("sha256"),
+      std::chrono::milliseconds(static_cast<std::int64_t>(confirm.get<double>() * 1000)), b->user);
+  reply(b, id, a.ok, a.value);
+}
+
 // ---- Server ----
 
 Server::Server(asio::any_io_executor executor, control::Caller& caller, ServerOptions options)
@@ -598,6 +658,7 @@ asio::awaitable<std::string> Server::start() {
   Impl& a = *impl_;
   a.caller.on_message([impl = impl_.get()](const client::MessagePtr& m) {
     impl->model.apply(m->topic, m->payload, m->retain, now_ms());
+    impl->deploys.on_message(m);
   });
   // Retain As Published: the tree shows whether a live message was retained, as MQTT Explorer
   // does (MQTT 3.1.1 brokers clear the flag on live messages).

@@ -31,6 +31,8 @@ struct ServerOptions {
   std::size_t max_ws_message = 64 * 1024;     // a WebSocket message from the page
   std::size_t max_clients = 64;
   std::chrono::milliseconds command_timeout{10'000};
+  // The deploy view's definition files: the *.json files directly in this directory.
+  std::string definitions = ".";
   ModelLimits limits;
 };
 

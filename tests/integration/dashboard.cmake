@@ -18,5 +18,5 @@ foreach(name test_server test_browser test_node_dashboard)
   set_tests_properties(dashboard.${name} PROPERTIES
     ENVIRONMENT "PSOS_BINARY=$<TARGET_FILE:psos>;PYTHONDONTWRITEBYTECODE=1;PSOS_SCREENSHOTS=${PROJECT_BINARY_DIR}/dashboard-screenshots"
     LABELS "dashboard;integration"
-    TIMEOUT 120)
+    TIMEOUT 180)
 endforeach()

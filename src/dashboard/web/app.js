@@ -1,5 +1,5 @@
 // The psos dashboard's page: one WebSocket to the server (src/dashboard/server.cpp) bringing
-// frames of the live model; three views drawn with plain DOM and SVG.
+// frames of the live model; four views (map, node, topics, deploy) drawn with plain DOM and SVG.
 'use strict';
 
 const S = {
@@ -16,6 +16,9 @@ const S = {
   sparkField: new Map(), // topic -> field name
   structure: 0,          // bumped when a node's state or $info changes: the map is redrawn
   logFilter: { level: 'info', service: '' },
+  // The deploy view: the definition files, the chosen one's changes, the last deploy's status.
+  deploy: { dir: '', files: null, filesError: null, file: null, plan: null, planError: null, planning: false,
+    unticked: new Set(), confirm: 30, status: null, ended: null },
 };
 const HISTORY = 60;
 const LEVELS = ['trace', 'debug', 'info', 'warning', 'error', 'critical'];
@@ -170,6 +173,16 @@ function onFrame(f) {
     const out = el('form', { method: 'post', action: '/logout', id: 'logout' }, el('button', { type: 'submit', title: 'log out' }, f.hello.user + ' · log out'));
     document.getElementById('stats').after(out);
   }
+  if ('deploy' in f) {
+    const st = f.deploy;
+    // A deploy seen ended for the first time (however short it was: frames are sampled).
+    const ended = st && !st.running && S.deploy.ended !== st.started;
+    if (ended) S.deploy.ended = st.started;
+    S.deploy.status = st;
+    dirty.deploy = true;
+    // Finished: what the nodes run now is the new revision; the changes are worked out again.
+    if (ended && S.deploy.file === st.file) loadPlan(st.file);
+  }
   if (f.stats) {
     S.stats = f.stats;
     document.getElementById('stats').textContent =
@@ -180,7 +193,7 @@ function onFrame(f) {
 
 // ---------------------------------------------------------------- views
 
-const dirty = { map: true, rates: false, node: true, charts: true, topics: true };
+const dirty = { map: true, rates: false, node: true, charts: true, topics: true, plan: true, deploy: true };
 let current = { view: 'map', node: null };
 let drawing = false;
 function schedule() {
@@ -193,6 +206,7 @@ function route() {
   const parts = h.split('/');
   if (parts[0] === 'node' && parts.length >= 3) current = { view: 'node', node: decodeURIComponent(parts[1]) + '/' + decodeURIComponent(parts[2]) };
   else if (parts[0] === 'topics') current = { view: 'topics' };
+  else if (parts[0] === 'deploy') current = { view: 'deploy' };
   else current = { view: 'map' };
   for (const a of document.querySelectorAll('nav a')) a.classList.toggle('active', a.dataset.view === current.view);
   const nav = document.getElementById('nav-node');
@@ -200,7 +214,7 @@ function route() {
   if (current.view === 'node') nav.append(el('a', { class: 'active', href: location.hash }, current.node));
   document.getElementById('view').textContent = '';
   built = null;
-  dirty.map = dirty.node = dirty.charts = dirty.topics = true;
+  dirty.map = dirty.node = dirty.charts = dirty.topics = dirty.plan = dirty.deploy = true;
   draw();
 }
 let built = null; // the view whose skeleton is on the page
@@ -215,6 +229,7 @@ function draw() {
   }
   if (current.view === 'node' && (dirty.node || dirty.charts)) { drawNode(root); dirty.node = dirty.charts = false; }
   if (current.view === 'topics' && dirty.topics) { drawTopics(root); dirty.topics = false; }
+  if (current.view === 'deploy' && (dirty.plan || dirty.deploy)) { drawDeploy(root); dirty.plan = dirty.deploy = false; }
 }
 
 // ---- the system map
@@ -688,6 +703,151 @@ function drawDetail() {
       el('h3', {}, 'History of ', el('select', { onchange: (e) => { S.sparkField.set(t.t, e.target.value); dirty.topics = true; schedule(); } },
         fields.map((f) => el('option', { value: f, selected: f === field }, f))), ` (last ${HISTORY} samples)`),
       sparkline(t.hist, field)) : null);
+}
+
+// ---- deploy
+
+function drawDeploy(root) {
+  if (built !== 'deploy') {
+    root.textContent = '';
+    root.append(el('div', { class: 'deploy' },
+      el('div', { class: 'panel' },
+        el('h2', {}, 'Definitions ', el('button', { onclick: loadDefinitions }, 'Reload')),
+        el('p', { class: 'muted', id: 'deploy-dir' }),
+        el('div', { id: 'deploy-files' }, 'Loading…')),
+      el('div', {},
+        el('div', { class: 'panel', id: 'deploy-plan' }),
+        el('div', { class: 'panel', id: 'deploy-run' }))));
+    built = 'deploy';
+    loadDefinitions();
+  }
+  // The plan's ticks and inputs are the user's: it is drawn again only when it changes.
+  if (dirty.plan) { drawFiles(); drawPlan(); }
+  drawRun();
+}
+async function loadDefinitions() {
+  const r = await send({ type: 'definitions' });
+  if (r.ok) { S.deploy.dir = r.result.directory; S.deploy.files = r.result.files; S.deploy.filesError = null; }
+  else { S.deploy.files = []; S.deploy.filesError = r.error.message; }
+  dirty.plan = true; schedule();
+}
+async function loadPlan(file) {
+  if (S.deploy.file !== file) { S.deploy.plan = S.deploy.planError = null; S.deploy.unticked.clear(); }
+  S.deploy.file = file;
+  S.deploy.planning = true;
+  dirty.plan = true; schedule();
+  const r = await send({ type: 'deploy.plan', file });
+  if (S.deploy.file !== file) return;
+  S.deploy.planning = false;
+  S.deploy.plan = r.ok ? r.result : null;
+  S.deploy.planError = r.ok ? null : r.error;
+  dirty.plan = true; schedule();
+}
+function drawFiles() {
+  const box = document.getElementById('deploy-files');
+  const d = S.deploy;
+  document.getElementById('deploy-dir').textContent = d.dir ? 'The *.json files in ' + d.dir : '';
+  if (d.files === null) return;
+  if (d.filesError) { box.replaceChildren(el('p', { class: 'error-text' }, d.filesError)); return; }
+  if (!d.files.length) { box.replaceChildren(el('p', { class: 'muted' }, 'No definition file here: psos dashboard --definitions DIR names the directory.')); return; }
+  box.replaceChildren(el('ul', { class: 'files' }, d.files.map((f) => el('li', {
+    class: f.name === d.file ? 'selected' : '', 'data-file': f.name, tabindex: 0,
+    onclick: () => loadPlan(f.name), onkeydown: (e) => { if (e.key === 'Enter') loadPlan(f.name); } },
+  el('b', {}, f.name), el('span', { class: 'muted' }, `${bytes(f.size)} · ${new Date(f.modified).toLocaleString()}`)))));
+}
+function value(v) { return v === null || v === undefined ? '—' : typeof v === 'string' ? v : JSON.stringify(v); }
+function nodeChanges(n) {
+  const c = n.changes;
+  // As psos deploy --dry-run prints them: nothing else when nothing changes.
+  if (c.empty) return el('ul', { class: 'changes' }, el('li', { class: 'chg none muted' }, 'nothing changes'));
+  const items = [];
+  const line = (kind, name, extra) => el('li', { class: 'chg ' + kind, 'data-service': name }, el('span', { class: 'kind' }, kind), el('b', {}, name), extra || null);
+  for (const s of c.added) items.push(line('added', s));
+  for (const s of c.removed) items.push(line('removed', s));
+  for (const s of c.changed) {
+    const rows = s.params.map((p) => el('tr', { 'data-param': p.name },
+      el('td', { class: 'mono' }, p.name), el('td', { class: 'mono before' }, value(p.before)), el('td', { class: 'arrow' }, '→'), el('td', { class: 'mono after' }, value(p.after))));
+    for (const f of s.files) rows.push(el('tr', { 'data-file': f }, el('td', { class: 'mono' }, 'file'), el('td', { class: 'mono', colspan: 3 }, f + ' (content changed)')));
+    items.push(line('changed', s.name, el('table', { class: 'params' }, el('tbody', {}, rows))));
+  }
+  if (c.unchanged.length) items.push(el('li', { class: 'chg unchanged' }, el('span', { class: 'kind' }, 'unchanged'), c.unchanged.join(', ')));
+  if (c.settings.length) items.push(el('li', { class: 'chg settings' }, el('span', { class: 'kind' }, 'settings'), c.settings.join(', '), c.restarts_node ? el('span', { class: 'error-text' }, ' (the node restarts)') : null));
+  return el('ul', { class: 'changes' }, items);
+}
+function drawPlan() {
+  const box = document.getElementById('deploy-plan');
+  const d = S.deploy;
+  if (!d.file) { box.replaceChildren(el('h2', {}, 'Changes'), el('p', { class: 'muted' }, 'Choose a definition file: it is checked and each of its nodes is asked what it runs.')); return; }
+  const head = el('h2', {}, 'Changes in ', el('span', { class: 'mono' }, d.file), ' ', el('button', { onclick: () => loadPlan(d.file), disabled: d.planning }, 'Check again'));
+  if (d.planning && !d.plan && !d.planError) { box.replaceChildren(head, el('p', { class: 'muted' }, 'Checking and asking the nodes…')); return; }
+  if (d.planError) {
+    const e = d.planError;
+    box.replaceChildren(head, el('div', { class: 'problem', id: 'deploy-error' },
+      el('p', { class: 'error-text' }, e.message),
+      e.diagnostics && e.diagnostics.length ? el('pre', { id: 'deploy-diagnostics' }, e.diagnostics.join('\n')) : null));
+    return;
+  }
+  const p = d.plan;
+  if (!p) return;
+  const running = !!(d.status && d.status.running);
+  const cards = p.nodes.map((n) => {
+    const reached = n.phase === 'ready';
+    return el('div', { class: 'node-plan' + (reached ? '' : ' unreached'), 'data-node': n.node },
+      el('div', { class: 'node-plan-head' },
+        el('label', {}, el('input', { type: 'checkbox', name: 'node', value: n.node, checked: reached && !d.unticked.has(n.node), disabled: !reached,
+          onchange: (e) => { if (e.target.checked) d.unticked.delete(n.node); else d.unticked.add(n.node); } }), ' ', el('b', {}, n.node)),
+        reached ? el('span', { class: 'muted', 'data-field': 'revision' }, `revision ${n.changes.revision[0]} → ${n.changes.revision[1]}`) : null),
+      reached ? nodeChanges(n) : el('p', { class: 'error-text' }, n.result === 'no answer' ? 'no answer: is it running?' : n.result));
+  });
+  const confirm = el('input', { type: 'number', id: 'deploy-confirm', min: 0, max: 3600, step: 'any', value: d.confirm,
+    oninput: (e) => { d.confirm = Number(e.target.value); } });
+  const button = el('button', { class: 'primary', id: 'deploy-button', disabled: running, onclick: async () => {
+    const nodes = [...box.querySelectorAll('input[name=node]:checked')].map((i) => i.value);
+    if (!nodes.length) { toast('Tick at least one node', true); return; }
+    button.disabled = true;
+    const r = await send({ type: 'deploy.start', file: p.file, sha256: p.sha256, nodes, confirm: d.confirm });
+    button.disabled = !!(S.deploy.status && S.deploy.status.running);
+    if (!r.ok) toast(r.error.message, true);
+  } }, 'Deploy');
+  box.replaceChildren(head, el('p', { class: 'muted' }, `system ${p.system} · sha256 ${p.sha256.slice(0, 12)}…`),
+    el('div', { class: 'node-plans' }, cards),
+    el('div', { class: 'deploy-go' }, el('label', {}, 'Watch for ', confirm, ' s before committing'), button,
+      el('span', { class: 'muted', id: 'deploy-busy' }, running ? 'a deploy is running' : '')));
+}
+function drawRun() {
+  const box = document.getElementById('deploy-run');
+  const st = S.deploy.status;
+  const running = !!(st && st.running);
+  const button = document.getElementById('deploy-button');
+  if (button) button.disabled = running;
+  const busy = document.getElementById('deploy-busy');
+  if (busy) busy.textContent = running ? 'a deploy is running' : '';
+  if (!st) { box.replaceChildren(el('h2', {}, 'Progress'), el('p', { class: 'muted' }, 'No deploy from this dashboard yet.')); return; }
+  const nodes = st.nodes.filter((n) => n.phase !== 'asking' || st.running);
+  const bars = nodes.map((n) => {
+    const f = n.total ? n.sent / n.total : (n.phase === 'done' || n.phase === 'applying' ? 1 : 0);
+    const cls = n.failed ? 'failed' : n.phase === 'done' ? 'done' : '';
+    const fill = el('div', { class: 'fill' });
+    fill.style.width = Math.round(f * 100) + '%'; // CSSOM: the page's policy forbids style attributes
+    return el('div', { class: 'bar-row', 'data-node': n.node, 'data-phase': n.phase },
+      el('b', {}, n.node),
+      el('div', { class: 'bar ' + cls }, fill),
+      el('span', { class: 'mono' }, `${Math.round(f * 100)}% · ${n.phase}${n.total ? ' · ' + bytes(n.sent) + ' of ' + bytes(n.total) : ''}`));
+  });
+  const head = el('h2', {}, st.running ? 'Deploying ' : 'Last deploy: ', el('span', { class: 'mono' }, st.file),
+    el('span', { class: 'muted' }, ` · ${st.user ? st.user + ' · ' : ''}${clock(st.started)}${st.finished ? ' – ' + clock(st.finished) : ''}`));
+  const parts = [head, el('div', { id: 'deploy-progress' }, bars)];
+  if (!st.running) {
+    parts.push(el('table', { id: 'deploy-results' },
+      el('thead', {}, el('tr', {}, ['node', 'revision', 'restarted', 'result', 'time'].map((h) => el('th', {}, h)))),
+      el('tbody', {}, st.nodes.map((n) => el('tr', { 'data-node': n.node, class: n.failed ? 'failed' : 'ok' },
+        el('td', {}, el('b', {}, n.node)),
+        el('td', { 'data-field': 'revision' }, n.phase === 'unreached' ? '-' : `${n.before} → ${n.after}`),
+        el('td', { 'data-field': 'restarted' }, n.restarted.length ? n.restarted.join(', ') : '-'),
+        el('td', { 'data-field': 'result' }, n.result),
+        el('td', { 'data-field': 'time', class: 'num' }, n.phase === 'unreached' ? '-' : (n.ms / 1000).toFixed(1) + ' s'))))));
+  }
+  box.replaceChildren(...parts);
 }
 
 window.addEventListener('hashchange', route);

@@ -1,7 +1,8 @@
 // The dashboard in a real browser (Debian's Chromium, headless, driven by playwright-core from
 // tools/npm) against the three nodes test_browser.py started. Each check prints "ok NAME" or
 // throws; screenshots of every view go to $SHOTS. Environment: DASH_URL, BROKER_PORT, SYSTEM,
-// KILL_PID (the node to kill), REFUSAL (what `psos conf` said to the refused value), SHOTS, TOOLS.
+// KILL_PID (the node to kill), REFUSAL (what `psos conf` said to the refused value), CHECK_ERRORS
+// (what `psos check broken.json` said), SHOTS, TOOLS.
 'use strict';
 const path = require('path');
 const { execFileSync } = require('child_process');
@@ -109,6 +110,70 @@ async function main() {
     await page.locator('[data-chart="CPU"] polyline').waitFor({ timeout: 10000 });
     await shoot(page, 'node.png');
 
+    // Deploy: the definitions listed, psos check's messages for an invalid one, the diff of a
+    // changed parameter, a deploy with its progress and results, the node's $info changed.
+    await page.goto(URL + '/#/deploy');
+    await page.locator('#deploy-files [data-file="system.json"]').waitFor({ timeout: 10000 });
+    const files = await page.$$eval('#deploy-files [data-file]', (ls) => ls.map((l) => l.dataset.file));
+    if (JSON.stringify(files) !== JSON.stringify(['broken.json', 'failing.json', 'system.json'])) fail('definitions listed: ' + files.join(', '));
+    ok('the deploy view lists the definition files');
+    await page.click('#deploy-files [data-file="broken.json"]');
+    await page.locator('#deploy-diagnostics').waitFor({ timeout: 10000 });
+    const diagnostics = await page.textContent('#deploy-diagnostics');
+    if (diagnostics !== process.env.CHECK_ERRORS) fail(`check's messages shown as\n${diagnostics}\npsos check says\n${process.env.CHECK_ERRORS}`);
+    ok('an invalid definition shows psos check\'s messages');
+    const outside = await page.evaluate(() => send({ type: 'deploy.plan', file: '../system.json' }));
+    if (outside.ok || outside.error.code !== 'not_found') fail('a path outside the directory: ' + JSON.stringify(outside));
+    ok('a file outside the definitions directory is refused');
+    await page.click('#deploy-files [data-file="system.json"]');
+    const pub = page.locator('#deploy-plan [data-node="gw"] [data-service="echo"] [data-param="pub"]');
+    await pub.waitFor({ timeout: 15000 });
+    const shownDiff = [await pub.locator('.before').textContent(), await pub.locator('.after').textContent()];
+    if (shownDiff.join(' -> ') !== 'fleet/out -> fleet/out2') fail('echo.pub shown as ' + shownDiff.join(' -> '));
+    const revision = await page.textContent('#deploy-plan [data-node="gw"] [data-field=revision]');
+    if (revision !== 'revision 0 → 1') fail('gw\'s revision shown as ' + revision);
+    for (const n of ['e01', 'e02'])
+      if (!(await page.textContent(`#deploy-plan [data-node="${n}"] .changes`)).includes('nothing changes')) fail(n + ' should not change');
+    ok('the diff shows the changed parameter with its values');
+    await shoot(page, 'deploy.png');
+    await page.fill('#deploy-confirm', '2');
+    await page.click('#deploy-button');
+    await page.locator('#deploy-progress .bar-row[data-node="gw"]').waitFor({ timeout: 10000 });
+    // A second deploy while the first one runs (its confirm window is 2 s) is refused.
+    const second = await page.evaluate(() => send({ type: 'deploy.start', file: 'system.json', sha256: S.deploy.plan.sha256, nodes: [], confirm: 0 }));
+    if (second.ok || second.error.code !== 'busy' || !second.error.message.startsWith('a deploy is running')) fail('a second deploy: ' + JSON.stringify(second));
+    ok('a second deploy is refused while one runs');
+    await page.locator('#deploy-results tr[data-node="gw"]').waitFor({ timeout: 30000 });
+    const results = await page.$$eval('#deploy-results tbody tr', (rows) => rows.map((r) =>
+      [r.dataset.node, ...['revision', 'restarted', 'result'].map((f) => r.querySelector(`[data-field=${f}]`).textContent)].join(' | ')));
+    const expectedResults = ['gw | 0 → 1 | echo | committed', 'e01 | 0 → 1 | - | committed', 'e02 | 0 → 1 | - | committed'];
+    if (JSON.stringify(results) !== JSON.stringify(expectedResults)) fail('results:\n' + results.join('\n'));
+    const phases = await page.$$eval('#deploy-progress .bar-row', (rows) => rows.map((r) => r.dataset.phase + ' ' + r.querySelector('.fill').style.width));
+    if (phases.some((p) => p !== 'done 100%')) fail('progress: ' + phases.join(', '));
+    ok('the deploy\'s progress reaches done and the results show the new revision');
+    // Done: the changes are worked out again against what the nodes run now.
+    await page.locator('#deploy-plan [data-node="gw"] [data-field=revision]', { hasText: 'revision 1 → 2' }).waitFor({ timeout: 10000 });
+    await shoot(page, 'deploy-done.png');
+    // A deploy to e01 alone whose new service fails at start: rolled back, shown red with the
+    // node's message.
+    await page.click('#deploy-files [data-file="failing.json"]');
+    await page.locator('#deploy-plan [data-node="e01"] [data-service="bad"]').waitFor({ timeout: 15000 });
+    for (const n of ['gw', 'e02']) await page.uncheck(`#deploy-plan [data-node="${n}"] input[name=node]`);
+    await page.fill('#deploy-confirm', '1');
+    const firstStarted = await page.evaluate(() => S.deploy.status.started);
+    await page.click('#deploy-button');
+    await page.waitForFunction((t) => S.deploy.status.started !== t && !S.deploy.status.running, firstStarted, { timeout: 30000 });
+    await page.locator('#deploy-results tr.failed[data-node="e01"]').waitFor({ timeout: 5000 });
+    if (await page.locator('#deploy-results tbody tr').count() !== 1) fail('the rollback deploy went to more than e01');
+    const rolled = await page.textContent('#deploy-results tr[data-node="e01"] [data-field=result]');
+    if (!/^rolled back: service bad failed: .*boom at start.*revision 2 rolled back, revision 1 runs/.test(rolled)) fail('rollback shown as ' + rolled);
+    if ((await page.textContent('#deploy-results tr[data-node="e01"] [data-field=revision]')) !== '1 → 1') fail('a rolled back revision should stay 1');
+    ok('a deploy that rolls back is shown red with the node\'s message');
+    await shoot(page, 'deploy-rollback.png');
+    await page.goto(URL + `/#/node/${SYSTEM}/gw`);
+    await page.locator('#services tr[data-service="echo"] td', { hasText: 'fleet/out2' }).waitFor({ timeout: 10000 });
+    ok('the node\'s $info shows the change');
+
     // A phone-sized screen.
     const phone = await browser.newPage({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2 });
     await phone.goto(URL + '/#/map');
@@ -119,6 +184,13 @@ async function main() {
     await phone.goto(URL + `/#/node/${SYSTEM}/gw`);
     await phone.locator('#services tr[data-service="echo"]').waitFor();
     await shoot(phone, 'phone-node.png');
+    await phone.goto(URL + '/#/deploy');
+    await phone.click('#deploy-files [data-file="system.json"]');
+    await phone.locator('#deploy-plan [data-node="gw"] [data-field=revision]').waitFor({ timeout: 10000 });
+    await phone.locator('#deploy-results tr[data-node="e01"]').waitFor(); // the last deploy: e01's rollback
+    const deployOverflow = await phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    if (deployOverflow > 0) fail(`the deploy view is ${deployOverflow} px wider than a phone`);
+    await shoot(phone, 'phone-deploy.png');
     ok('phone-sized screen');
 
     // A node killed turns lost on the map.

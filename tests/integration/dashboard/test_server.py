@@ -33,7 +33,9 @@ class ServerTest(SystemTestCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.dash = Dashboard(cls.processes, cls.system.url)
+        cls.definitions = os.path.join(cls.tmp, "no-definitions")
+        os.makedirs(cls.definitions)
+        cls.dash = Dashboard(cls.processes, cls.system.url, "--definitions", cls.definitions)
         cls.port = cls.dash.port()
 
     # ---------------------------------------------------------------- HTTP
@@ -123,6 +125,34 @@ class ServerTest(SystemTestCase):
             self.assertTrue(reply["error"]["message"].startswith(message), reply)
         ws.send_json({"type": "cmd", "id": 1, "node": f"{SYSTEM}/n1", "verb": "ping"})
         self.assertTrue(ws.json_until(lambda f: f.get("replies"))["replies"][0]["ok"])
+
+    def test_deploy_requests_name_only_listed_files(self):
+        ws = WebSocket(self.port)
+        self.addCleanup(ws.close)
+        for message, code, text in [
+                ({"type": "definitions"}, None, None),
+                ({"type": "deploy.plan"}, "bad_request", 'deploy.plan needs a "file"'),
+                ({"type": "deploy.plan", "file": "../control/fleettest.py"}, "not_found",
+                 "no definition ../control/fleettest.py in "),
+                ({"type": "deploy.plan", "file": "/etc/passwd.json"}, "not_found",
+                 "no definition /etc/passwd.json in "),
+                ({"type": "deploy.plan", "file": "x.secrets.json"}, "not_found",
+                 "no definition x.secrets.json in "),
+                ({"type": "deploy.start", "file": "a.json", "nodes": "all"}, "bad_request",
+                 'deploy.start needs "nodes" (a list of names)'),
+                ({"type": "deploy.start", "file": "a.json", "nodes": [], "confirm": -1},
+                 "bad_request", 'deploy.start needs "nodes" (a list of names)'),
+                ({"type": "deploy.start", "file": "a.json", "nodes": [], "sha256": ""},
+                 "not_found", "no definition a.json in ")]:
+            ws.send_json({**message, "id": 3})
+            reply = ws.json_until(lambda f: f.get("replies"))["replies"][0]
+            if code is None:
+                self.assertTrue(reply["ok"], reply)
+                self.assertEqual(reply["result"]["files"], [])
+                continue
+            self.assertFalse(reply["ok"], reply)
+            self.assertEqual(reply["error"]["code"], code, reply)
+            self.assertTrue(reply["error"]["message"].startswith(text), reply)
 
     def test_oversized_message_closes_with_1009(self):
         ws = WebSocket(self.port)
