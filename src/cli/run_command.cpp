@@ -14,6 +14,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 
@@ -171,14 +172,16 @@ std::string node_to_run(const system::Definition& definition, const std::string&
 // The node setting "dashboard": `psos dashboard` served from this node. Its Caller is an
 // in-process session on the node's router, so its subscriptions and signed requests go over the
 // node's one connection (mirrored upstream by the uplink like a service's). It signs with the
-// setting's key, else the user's own. A dashboard that cannot start is logged; the node runs
+// setting's key, else the user's own; its deploy view lists the definitions in the directory of
+// the command-line file. A dashboard that cannot start is logged; the node runs
 // without it.
 struct NodeDashboard {
   std::unique_ptr<control::Caller> caller;
   std::unique_ptr<dashboard::Server> server;
 };
 
-std::unique_ptr<NodeDashboard> start_dashboard(boost::asio::io_context& io, runtime::Node& node) {
+std::unique_ptr<NodeDashboard> start_dashboard(boost::asio::io_context& io, runtime::Node& node,
+                                               const std::string& definition_file) {
   const std::optional<system::DashboardSetting>& setting = node.definition().dashboard;
   if (!setting) return nullptr;
   auto d = std::make_unique<NodeDashboard>();
@@ -196,6 +199,9 @@ std::unique_ptr<NodeDashboard> start_dashboard(boost::asio::io_context& io, runt
     options.passwd = setting->passwd;
     options.https_cert = setting->https_cert;
     options.https_key = setting->https_key;
+    // The deploy view offers the definitions beside the one the node was started with.
+    const std::filesystem::path directory = std::filesystem::path(definition_file).parent_path();
+    options.definitions = directory.empty() ? "." : directory.string();
     d->server = std::make_unique<dashboard::Server>(io.get_executor(), *d->caller, options);
   } catch (const std::exception& e) {
     spdlog::error("dashboard {}: {}; the node runs without it", setting->listen, e.what());
@@ -382,7 +388,7 @@ int RunCommand::run() const {
     return 1;
   }
   agent.start();
-  node_dashboard = start_dashboard(io, running);
+  node_dashboard = start_dashboard(io, running, file_);
   link.send("started");
   recovery.start(
       io.get_executor(), agent.boot(), [&link] { link.alive(); }, [&link] { link.send("good"); },
