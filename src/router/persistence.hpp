@@ -5,7 +5,8 @@
 // Threads: the router's thread records changes (cheap: no SQL, no encoding); one writer thread
 // runs them in SQLite. commit() hands what was recorded to the writer at once: while the writer
 // is busy with one transaction, what is handed over joins the next one, which the writer takes as
-// soon as it is done (group commit: the busier the broker, the larger the transactions).
+// soon as it is done (group commit: the busier the broker, the larger the transactions). A
+// small transaction while the writer is idle is written at once on the router's thread instead.
 // Transactions are numbered; a link waits until the transaction holding everything recorded
 // before its write is durable (`durable()`), so nothing is acknowledged or forwarded before it
 // is stored.
