@@ -3,11 +3,13 @@
 // have received.
 //
 // Threads: the router's thread records changes (cheap: no SQL, no encoding); one writer thread
-// runs them in SQLite. commit() hands what was recorded to the writer as one transaction; while
-// the writer is busy, further changes accumulate into the next one (group commit: the busier the
-// broker, the larger the transactions). Transactions are numbered; a link waits until the
-// transaction holding everything recorded before its write is durable (`durable()`), so nothing
-// is acknowledged or forwarded before it is stored.
+// runs them in SQLite. commit() hands what was recorded to the writer at once: while the writer
+// is busy with one transaction, what is handed over joins the next one, which the writer takes as
+// soon as it is done (group commit: the busier the broker, the larger the transactions). A
+// small transaction while the writer is idle is written at once on the router's thread instead.
+// Transactions are numbered; a link waits until the transaction holding everything recorded
+// before its write is durable (`durable()`), so nothing is acknowledged or forwarded before it
+// is stored.
 #pragma once
 
 #include <condition_variable>
@@ -73,9 +75,9 @@ class Persistence {
   void erase_inbound(std::string_view client_id, std::uint16_t packet_id);
 
   // ---- transactions (all on the router's thread) ----
-  // Hands what was recorded to the writer, now if it is idle, else as soon as it is. Returns the
-  // number of the transaction that makes every change recorded so far durable (0: there is
-  // nothing to wait for).
+  // Hands what was recorded to the writer: a new transaction, or the one that waits for the
+  // writer to finish the one before. Returns the number of the transaction that makes every
+  // change recorded so far durable (0: there is nothing to wait for).
   std::uint64_t commit();
   // The last transaction known to be written. Transactions complete in order.
   std::uint64_t durable() const noexcept { return durable_; }

@@ -11,6 +11,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <chrono>
 #include <map>
 #include <optional>
 #include <set>
@@ -53,6 +54,7 @@ struct Router::Shell {
       : executor(ex),
         wakeup(ex),
         durable(ex, asio::steady_timer::time_point::max()),
+        lazy_commit(ex),
         persistence(store) {}
 
   void arm(const Timer& timer, Clock::time_point at);
@@ -69,6 +71,9 @@ struct Router::Shell {
   Clock::time_point wakeup_at = Clock::time_point::max();
   // Never expires: cancelled to wake every wait_durable() when a transaction completes.
   asio::steady_timer durable;
+  // Commits a delivered message's removal when no other change does it sooner (kLazyCommit).
+  asio::steady_timer lazy_commit;
+  bool lazy_commit_armed = false;
   std::optional<asio::executor_work_guard<asio::any_io_executor>> store_work;
   Persistence* persistence;
   bool commit_posted = false;
@@ -112,10 +117,18 @@ auto Router::run(Call&& call) {
   }
 }
 
+// A message's removal from a queue once its receiver acknowledged it is committed with the next
+// transaction, or after this long: no acknowledgement waits for it, and a crash before it is
+// stored only makes the restarted broker deliver that message again (QoS 1: a duplicate, which
+// QoS 1 allows; QoS 2: PUBREL again). Without the delay, each acknowledgement from a subscriber
+// would make a transaction of its own that the next message's transaction must wait for.
+constexpr auto kLazyCommit = std::chrono::milliseconds(10);
+
 // Carries out one action of each kind.
 struct Router::Carry {
   Router& router;
-  bool stored = false;  // a change was recorded: commit it
+  bool stored = false;   // a change was recorded: commit it
+  bool removed = false;  // a delivered message was removed from its queue: commit it soon
 
   void operator()(action::Send& a) const { a.link->send(*a.packet); }
   void operator()(const action::Acknowledge& a) const { a.link->send(packet_of(a)); }
@@ -132,8 +145,8 @@ struct Router::Carry {
   void operator()(const action::Cancel& a) const { router.shell_->cancel(a.timer); }
   void operator()(action::Store& a) {
     if (Persistence* p = router.shell_->persistence) {
+      (std::holds_alternative<store::EraseQueued>(a.change) ? removed : stored) = true;
       p->record(std::move(a.change));
-      stored = true;
     }
   }
   void operator()(const action::SubscriptionChanged& a) const {
@@ -156,6 +169,14 @@ void Router::carry_out(Actions& actions) {
     shell.commit_posted = true;
     asio::post(shell.executor, [this] {
       shell_->commit_posted = false;
+      commit();
+    });
+  } else if (carry.removed && !shell.lazy_commit_armed && !shell.stopped) {
+    shell.lazy_commit_armed = true;
+    shell.lazy_commit.expires_after(kLazyCommit);
+    shell.lazy_commit.async_wait([this](const boost::system::error_code& ec) {
+      if (ec) return;  // stopped (the router may be gone)
+      shell_->lazy_commit_armed = false;
       commit();
     });
   }
@@ -230,6 +251,7 @@ void Router::shutdown() {
   shell.armed.clear();
   shell.queue.clear();
   shell.wakeup.cancel();
+  shell.lazy_commit.cancel();
   if (shell.persistence != nullptr) shell.persistence->sync();
   shell.store_work.reset();
   shell.durable.cancel();
