@@ -112,7 +112,7 @@ class Connection final : public router::Link, public std::enable_shared_from_thi
   void close() override;
   void pause() override {
     paused_ = true;
-    if (!pause_) pause_.emplace(stream_->get_executor());
+    if (!pause_) pause_ = std::make_unique<asio::steady_timer>(stream_->get_executor());
     pause_->expires_at(kForever);
   }
   void resume() override {
@@ -142,7 +142,7 @@ class Connection final : public router::Link, public std::enable_shared_from_thi
   void disconnect(mqtt::ReasonCode reason, const char* why);
   const std::string& who() const { return client_.empty() ? stream_->remote_address() : client_; }
   asio::steady_timer& watchdog() {
-    if (!watchdog_) watchdog_.emplace(stream_->get_executor());
+    if (!watchdog_) watchdog_ = std::make_unique<asio::steady_timer>(stream_->get_executor());
     return *watchdog_;
   }
 
@@ -150,10 +150,10 @@ class Connection final : public router::Link, public std::enable_shared_from_thi
   std::unique_ptr<net::Stream> stream_;
   ConnectionOptions options_;
   // The reader waits on it while subscribers are congested (made at the first pause).
-  std::optional<asio::steady_timer> pause_;
+  std::unique_ptr<asio::steady_timer> pause_;
   // The connect timeout until CONNECT; once closing, how long the writer may take (the writer
   // cancels it when it has finished). None while the connection is open and connected.
-  std::optional<asio::steady_timer> watchdog_;
+  std::unique_ptr<asio::steady_timer> watchdog_;
   mqtt::StreamDecoder decoder_;
   mqtt::Version version_ = mqtt::Version::v5;
   SessionId session_ = 0;
