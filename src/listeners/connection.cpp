@@ -2,8 +2,10 @@
 // packets, encoded into one buffer and written with one write per wake-up) sharing a Link.
 // Topic aliases and packet size limits live here: they belong to the connection.
 // An idle connection is kept small (a broker may hold many thousands): it holds no read buffer,
-// no decoded packet and no writer, only its reader waiting for the socket. Its keep alive is the
-// router's business (one timer for all connections), read from last_read().
+// no decoded packet, no writer and no timer, only its reader waiting for the socket. Its keep
+// alive is the router's business (one timer for all connections), read from last_read(); the
+// timers it needs now and then (the connect timeout, a backpressure pause, the grace given to a
+// closing writer) exist only while they are needed.
 #include "listeners/connection.hpp"
 
 #include <spdlog/spdlog.h>
@@ -100,12 +102,7 @@ class Connection final : public router::Link, public std::enable_shared_from_thi
       : router_(r),
         stream_(std::move(stream)),
         options_(options),
-        writer_done_(stream_->get_executor()),
-        pause_(stream_->get_executor()),
-        watchdog_(stream_->get_executor()),
-        decoder_(mqtt::Version::v5, r.options().limits.max_packet_size) {
-    writer_done_.expires_at(kForever);
-  }
+        decoder_(mqtt::Version::v5, r.options().limits.max_packet_size) {}
 
   asio::awaitable<void> run();
 
@@ -115,12 +112,13 @@ class Connection final : public router::Link, public std::enable_shared_from_thi
   void close() override;
   void pause() override {
     paused_ = true;
-    pause_.expires_at(kForever);
+    if (!pause_) pause_ = std::make_unique<asio::steady_timer>(stream_->get_executor());
+    pause_->expires_at(kForever);
   }
   void resume() override {
     paused_ = false;
     last_read_ = Clock::now();  // its silence counts from now: it read nothing on purpose
-    pause_.cancel();
+    if (pause_) pause_->cancel();
   }
   std::size_t backlog() const noexcept override { return out_.size() + in_write_; }
   Clock::time_point last_read() const noexcept override { return last_read_; }
@@ -143,14 +141,19 @@ class Connection final : public router::Link, public std::enable_shared_from_thi
   // Sends a v5 DISCONNECT (v3.1.1 just closes) and closes once it is written.
   void disconnect(mqtt::ReasonCode reason, const char* why);
   const std::string& who() const { return client_.empty() ? stream_->remote_address() : client_; }
+  asio::steady_timer& watchdog() {
+    if (!watchdog_) watchdog_ = std::make_unique<asio::steady_timer>(stream_->get_executor());
+    return *watchdog_;
+  }
 
   router::Router& router_;
   std::unique_ptr<net::Stream> stream_;
   ConnectionOptions options_;
-  asio::steady_timer writer_done_;  // cancelled when the writer has finished
-  asio::steady_timer pause_;        // the reader waits on it while subscribers are congested
-  // The connect timeout until CONNECT; once closing, how long the writer may take.
-  asio::steady_timer watchdog_;
+  // The reader waits on it while subscribers are congested (made at the first pause).
+  std::unique_ptr<asio::steady_timer> pause_;
+  // The connect timeout until CONNECT; once closing, how long the writer may take (the writer
+  // cancels it when it has finished). None while the connection is open and connected.
+  std::unique_ptr<asio::steady_timer> watchdog_;
   mqtt::StreamDecoder decoder_;
   mqtt::Version version_ = mqtt::Version::v5;
   SessionId session_ = 0;
@@ -176,7 +179,12 @@ class Connection final : public router::Link, public std::enable_shared_from_thi
 
 asio::awaitable<void> Connection::run() {
   auto self = shared_from_this();
-  if (!co_await handshake()) co_return;
+  // Plain TCP has no handshake: no race with a timer either, whose coroutine frames are the
+  // largest a connection makes (Asio recycles freed frames for later, smaller ones: the frames of
+  // an idle connection would sit in them).
+  if (stream_->transport() != "tcp") {
+    if (!co_await handshake()) co_return;
+  }
   co_await read_loop();
   reader_done_ = true;
   if (connected_) {
@@ -187,21 +195,21 @@ asio::awaitable<void> Connection::run() {
   if (writer_running_) {
     // What is left to write gets a moment, not longer: a peer gone without a trace may never
     // take it.
-    watchdog_.expires_after(kDisconnectGrace);
-    co_await (writer_done_.async_wait(use_tuple) || watchdog_.async_wait(use_tuple));
+    watchdog().expires_after(kDisconnectGrace);
+    co_await watchdog().async_wait(use_tuple);
   }
-  watchdog_.cancel();
+  watchdog_.reset();
   co_await stream_->close();
 }
 
 void Connection::close() {
   closing_ = true;
-  start_writer();   // it flushes what is queued, then closes
-  pause_.cancel();  // a reader paused by backpressure wakes up to end the connection
+  start_writer();                // it flushes what is queued, then closes
+  if (pause_) pause_->cancel();  // a reader paused by backpressure wakes up to end the connection
   // The writer gets a moment, not longer: a peer that is gone without a trace (a keep-alive
   // timeout) may never take what is left (its socket buffer full).
-  watchdog_.expires_after(kDisconnectGrace);
-  watchdog_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+  watchdog().expires_after(kDisconnectGrace);
+  watchdog().async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
     if (ec || !self->writer_running_) return;
     asio::co_spawn(self->stream_->get_executor(), self->stream_->close(), asio::detached);
   });
@@ -228,8 +236,8 @@ asio::awaitable<bool> Connection::handshake() {
 asio::awaitable<void> Connection::read_loop() {
   last_read_ = Clock::now();
   // Until CONNECT arrives, the connect timeout bounds the wait.
-  watchdog_.expires_after(options_.connect_timeout);
-  watchdog_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+  watchdog().expires_after(options_.connect_timeout);
+  watchdog().async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
     if (ec || self->connected_ || self->closing_) return;
     spdlog::info("{}: no CONNECT within {} ms, closing", self->stream_->remote_address(),
                  self->options_.connect_timeout.count());
@@ -299,7 +307,7 @@ asio::awaitable<bool> Connection::handle_chunk() {
     if (!on_packet(packet, login)) co_return false;
     // Backpressure: the router paused this connection until the sessions its PUBLISH was queued
     // for have drained (Link::pause, then resume).
-    if (paused_ && !closing_) co_await pause_.async_wait(use_tuple);
+    if (paused_ && !closing_) co_await pause_->async_wait(use_tuple);
   }
   co_return true;
 }
@@ -334,7 +342,7 @@ bool Connection::on_connect(const mqtt::Connect& connect, std::optional<mqtt::Re
   client_alias_max_ = result.client_topic_alias_maximum;
   if (version_ == mqtt::Version::v5)
     inbound_alias_max_ = router_.options().limits.topic_alias_maximum;
-  if (!closing_) watchdog_.cancel();
+  if (!closing_) watchdog_.reset();  // its wait ends as cancelled
   return !closing_;
 }
 
@@ -468,7 +476,7 @@ asio::awaitable<void> Connection::write_loop() {
   // Let the reader see the end (a DISCONNECT or protocol error closed the connection).
   if (!reader_done_) co_await stream_->close();
   writer_running_ = false;
-  writer_done_.cancel();
+  if (watchdog_) watchdog_->cancel();  // the grace is over: the writer has finished
 }
 
 }  // namespace
