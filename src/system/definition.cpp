@@ -290,9 +290,11 @@ std::optional<DashboardSetting> read_dashboard(Checker& checker, const json& val
             "unknown key " + in_quotes(key) + " of a dashboard" +
                 (suggestion.empty() ? " (keys: " + list_names(kKeys) + ")" : suggestion));
         ok = false;
-      } else if (!field.is_string() || field.get_ref<const std::string&>().empty()) {
-        checker.error(child_path(path, key),
-                      "expected a non-empty string, found " + describe(field));
+      } else if (!field.is_string()) {
+        checker.error(child_path(path, key), "expected a string, found " + describe(field));
+        ok = false;
+      } else if (field.get_ref<const std::string&>().empty()) {
+        checker.error(child_path(path, key), "is empty: expected a file name or URL");
         ok = false;
       } else {
         *it->second = field.get<std::string>();

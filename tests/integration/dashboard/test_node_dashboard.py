@@ -33,16 +33,33 @@ def two_nodes(broker_url, embedded):
                     {"name": "echo", "module": "pipe", "sub": "n2/tick", "pub": "n2/echo"}]}}}
 
 
-def sockets_to(pid, port):
-    """How many TCP connections process `pid` has to 127.0.0.1:`port`."""
-    inodes = set()
-    for fd in os.listdir(f"/proc/{pid}/fd"):
+def family(pid):
+    """`pid` and its descendants (psos run is a supervisor and the node process)."""
+    pids = [pid]
+    for p in pids:
         try:
-            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            with open(f"/proc/{p}/task/{p}/children") as f:
+                pids.extend(int(c) for c in f.read().split())
+        except OSError:
+            pass
+    return pids
+
+
+def sockets_to(pid, port):
+    """How many TCP connections process `pid` and its children have to 127.0.0.1:`port`."""
+    inodes = set()
+    for p in family(pid):
+        try:
+            fds = os.listdir(f"/proc/{p}/fd")
         except OSError:
             continue
-        if target.startswith("socket:["):
-            inodes.add(target[8:-1])
+        for fd in fds:
+            try:
+                target = os.readlink(f"/proc/{p}/fd/{fd}")
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
     count = 0
     with open("/proc/net/tcp") as f:
         next(f)

@@ -379,7 +379,7 @@ TEST(DefinitionErrors, BadDefaultsAndNames) {
                           "(at most 64 characters)"));
 }
 
-// A node whose only key besides its service is "dashboard": `value` on line 4, column 19.
+// A node whose only key besides its service is "dashboard": `value` on line 4, column 32.
 std::string with_dashboard(std::string_view value) {
   return R"({
   "psos": 1,
@@ -394,31 +394,31 @@ std::string with_dashboard(std::string_view value) {
 TEST(DefinitionErrors, Dashboard) {
   EXPECT_THAT(problems(with_dashboard(R"("http://127.0.0.1:0")")), ElementsAre());
   EXPECT_THAT(problems(with_dashboard(R"("ftp://127.0.0.1:8088")")),
-              ElementsAre("gh.json:4:30: nodes/n/dashboard: dashboard ftp://127.0.0.1:8088: "
+              ElementsAre("gh.json:4:32: nodes/n/dashboard: dashboard ftp://127.0.0.1:8088: "
                           "expected http://HOST:PORT or https://HOST:PORT"));
   EXPECT_THAT(problems(with_dashboard(R"("http://127.0.0.1:99999")")),
-              ElementsAre("gh.json:4:30: nodes/n/dashboard: dashboard http://127.0.0.1:99999: "
+              ElementsAre("gh.json:4:32: nodes/n/dashboard: dashboard http://127.0.0.1:99999: "
                           "port '99999' is not a number from 0 to 65535"));
   EXPECT_THAT(problems(with_dashboard(R"("http://0.0.0.0:8088")")),
-              ElementsAre("gh.json:4:30: nodes/n/dashboard: dashboard http://0.0.0.0:8088 is not a "
+              ElementsAre("gh.json:4:32: nodes/n/dashboard: dashboard http://0.0.0.0:8088 is not a "
                           "loopback address: a dashboard there needs https:// with https_cert and "
                           "https_key, and a passwd file (users made with psos passwd)"));
   EXPECT_THAT(problems(with_dashboard(R"({"listen": "https://127.0.0.1:8443"})")),
-              ElementsAre("gh.json:4:30: nodes/n/dashboard: dashboard https://127.0.0.1:8443 is "
+              ElementsAre("gh.json:4:32: nodes/n/dashboard: dashboard https://127.0.0.1:8443 is "
                           "https://: give {\"listen\": ..., \"https_cert\": FILE, \"https_key\": "
                           "FILE}"));
   EXPECT_THAT(problems(with_dashboard(R"({"listen": "http://[::1]:1", "pasword": "u.txt"})")),
-              ElementsAre("gh.json:4:59: nodes/n/dashboard/pasword: unknown key \"pasword\" of a "
-                          "dashboard (did you mean \"passwd\"?)"));
+              ElementsAre("gh.json:4:61: nodes/n/dashboard/pasword: unknown key \"pasword\" of a "
+                          "dashboard (keys: listen, passwd, https_cert, https_key, key)"));
   EXPECT_THAT(problems(with_dashboard(R"({"passwd": ""})")),
-              ElementsAre("gh.json:4:30: nodes/n/dashboard: a dashboard needs \"listen\": "
+              ElementsAre("gh.json:4:32: nodes/n/dashboard: a dashboard needs \"listen\": "
                           "\"http://127.0.0.1:8088\" or {\"listen\": \"https://0.0.0.0:8443\", "
                           "\"passwd\": \"users.txt\", \"https_cert\": \"dash.pem\", \"https_key\": "
                           "\"dash.key\"}",
-                          "gh.json:4:41: nodes/n/dashboard/passwd: expected a non-empty string, "
-                          "found \"\""));
+                          "gh.json:4:43: nodes/n/dashboard/passwd: is empty: expected a file "
+                          "name or URL"));
   EXPECT_THAT(problems(with_dashboard("8088")),
-              ElementsAre("gh.json:4:30: nodes/n/dashboard: expected \"http://127.0.0.1:8088\" or "
+              ElementsAre("gh.json:4:32: nodes/n/dashboard: expected \"http://127.0.0.1:8088\" or "
                           "{\"listen\": \"https://0.0.0.0:8443\", \"passwd\": \"users.txt\", "
                           "\"https_cert\": \"dash.pem\", \"https_key\": \"dash.key\"}, found the "
                           "number 8088"));
