@@ -103,7 +103,7 @@ class ClientLink final : public CallerLink {
       client_ = std::make_unique<client::Client>(executor_, options_);
       client_->on_message(handler);
       client_->start();
-      if (co_await client_->wait_connected()) co_return std::string();
+      if (!co_await client_->wait_connected()) co_return std::string();  // connected
       const bool refused_v5 =
           options_.session.version == mqtt::Version::v5 &&
           client_->connack().reason == mqtt::ReasonCode::UnsupportedProtocolVersion;
