@@ -25,6 +25,11 @@ foreach(i RANGE 0 ${last} 2)
   math(EXPR j "${i} + 1")
   list(GET PSOS_BROKER_TESTS ${i} name)
   list(GET PSOS_BROKER_TESTS ${j} timeout)
+  # A sanitized psos is a binary of some 800 MB that takes about 2 s to start, and these tests
+  # start a broker per test: the same bound, three times over.
+  if(PSOS_SANITIZE)
+    math(EXPR timeout "${timeout} * 3")
+  endif()
   if(PSOS_SYSTEM_PYTHON)
     add_test(NAME broker.${name}
       COMMAND ${PSOS_SYSTEM_PYTHON} ${PSOS_BROKER_TEST_DIR}/${name}.py

@@ -286,7 +286,7 @@ class PersistenceTest(brokertest.BrokerTestCase):
                                     "qos": 1, "retain": True})
         delayed = mqtt.Client(client_id="node-b", protocol=mqtt.MQTTv5)
         will_props = Properties(PacketTypes.WILLMESSAGE)
-        will_props.WillDelayInterval = 2
+        will_props.WillDelayInterval = 4
         connect_props = Properties(PacketTypes.CONNECT)
         connect_props.SessionExpiryInterval = 60
         delayed.will_set("psos/sys/node-b/$state", "lost", qos=1, retain=True,
@@ -303,6 +303,7 @@ class PersistenceTest(brokertest.BrokerTestCase):
         self.assertEqual([(p.kind, p.reason) for p in raw.expect_closed(timeout=3)],
                          [(brokertest.DISCONNECT, 0x8B)])
         self.assertIn("publishing the will of node-a", broker.log_text())
+        self.assertNotIn("publishing the will of node-b", broker.log_text())
         broker = self.start(port, data)
 
         got = {}
@@ -314,16 +315,26 @@ class PersistenceTest(brokertest.BrokerTestCase):
 
         sub = mqtt.Client(client_id="state-watcher")
         sub.on_message = on_message
-        sub.on_connect = lambda c, u, f, rc: c.subscribe("psos/sys/+/$state", qos=1)
+        subscribed = []
+
+        def on_connect(client, userdata, flags, rc):
+            subscribed.append(time.monotonic())
+            client.subscribe("psos/sys/+/$state", qos=1)
+
+        sub.on_connect = on_connect
         sub.connect("127.0.0.1", port)
         sub.loop_start()
         self.addCleanup(sub.loop_stop)
         self.assertTrue(brokertest.wait_until(lambda: len(got) >= 2, 10), f"got {got}")
         with lock:
             self.assertEqual(got["psos/sys/node-a/$state"][:2], ("lost", True), got)
-            self.assertEqual(got["psos/sys/node-b/$state"][:2], ("lost", False), got)
-            # Due 2 s after the stop (stored with a one-second resolution): not before 0.9 s.
-            self.assertGreaterEqual(got["psos/sys/node-b/$state"][2] - stopped_at, 0.9)
+            self.assertEqual(got["psos/sys/node-b/$state"][0], "lost", got)
+            # Due 4 s after the stop (stored with a one-second resolution): not before 2.9 s.
+            self.assertGreaterEqual(got["psos/sys/node-b/$state"][2] - stopped_at, 2.9)
+            # Published live, unless the broker (a sanitized build on a loaded machine takes
+            # seconds to start) came back too late for the watcher to be in before it was due.
+            if subscribed[0] - stopped_at < 2.5:
+                self.assertFalse(got["psos/sys/node-b/$state"][1], got)
 
 
 if __name__ == "__main__":
