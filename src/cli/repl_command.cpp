@@ -1,7 +1,11 @@
 // `psos repl NODE`: a Lua console on a node, one eval request per line. In a terminal the line
 // is read with libedit (line editing, history kept across sessions); from a pipe, line by line.
 // Lines are read on a thread of their own while the connection lives on the event loop.
-#include <editline/readline.h>
+// libedit is loaded here, when a repl starts, not linked: every other command, `psos run` on a
+// small board above all, would map it and the three libraries it needs (libtinfo, libbsd,
+// libmd) for nothing, about 0.4 MB of resident memory per process.
+#include <dlfcn.h>
+#include <editline/readline.h>  // the functions' types only: they are found with dlsym
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -49,20 +53,74 @@ std::optional<std::string> history_path() {
   }
 }
 
-// The next line: from libedit in a terminal, else from standard input; nullopt at the end.
-std::optional<std::string> read_line(bool terminal, const std::string& prompt) {
-  if (!terminal) {
-    std::string line;
-    if (!std::getline(std::cin, line)) return std::nullopt;
-    return line;
-  }
-  char* raw = ::readline(prompt.c_str());
-  if (raw == nullptr) return std::nullopt;
-  std::string line(raw);
-  std::free(raw);
-  if (line.find_first_not_of(" \t") != std::string::npos) ::add_history(line.c_str());
+// The next line of standard input; nullopt at the end.
+std::optional<std::string> read_piped_line() {
+  std::string line;
+  if (!std::getline(std::cin, line)) return std::nullopt;
   return line;
 }
+
+// libedit's line editing and history, loaded at run time. Without libedit (the Debian package
+// libedit2) lines are read as from a pipe, after a prompt, and the history is not kept.
+class LineEditor {
+ public:
+  LineEditor() {
+    library_ = ::dlopen("libedit.so.2", RTLD_NOW | RTLD_LOCAL);
+    if (library_ == nullptr) return;
+    readline_ = find<decltype(&::readline)>("readline");
+    add_history_ = find<decltype(&::add_history)>("add_history");
+    read_history_ = find<decltype(&::read_history)>("read_history");
+    write_history_ = find<decltype(&::write_history)>("write_history");
+    if (!readline_ || !add_history_ || !read_history_ || !write_history_) readline_ = nullptr;
+  }
+  ~LineEditor() {
+    if (library_ != nullptr) ::dlclose(library_);
+  }
+  LineEditor(const LineEditor&) = delete;
+  LineEditor& operator=(const LineEditor&) = delete;
+
+  // Why lines cannot be edited; empty when they can.
+  std::string missing() const {
+    if (readline_ != nullptr) return {};
+    const char* why = ::dlerror();
+    return std::string("line editing is off: libedit.so.2 ") +
+           (library_ == nullptr ? "is not installed (Debian package libedit2)"
+                                : "lacks readline's functions") +
+           (why != nullptr ? std::string(" (") + why + ")" : std::string());
+  }
+  void read_history(const std::string& path) const {
+    if (read_history_) read_history_(path.c_str());
+  }
+  void write_history(const std::string& path) const {
+    if (write_history_) write_history_(path.c_str());
+  }
+
+  // The next line typed at the terminal, edited; nullopt at the end.
+  std::optional<std::string> read_line(const std::string& prompt) const {
+    if (readline_ == nullptr) {
+      std::fputs(prompt.c_str(), stderr);
+      return read_piped_line();
+    }
+    char* raw = readline_(prompt.c_str());
+    if (raw == nullptr) return std::nullopt;
+    std::string line(raw);
+    std::free(raw);
+    if (line.find_first_not_of(" \t") != std::string::npos) add_history_(line.c_str());
+    return line;
+  }
+
+ private:
+  template <typename Function>
+  Function find(const char* name) {
+    return reinterpret_cast<Function>(::dlsym(library_, name));
+  }
+
+  void* library_ = nullptr;
+  decltype(&::readline) readline_ = nullptr;
+  decltype(&::add_history) add_history_ = nullptr;
+  decltype(&::read_history) read_history_ = nullptr;
+  decltype(&::write_history) write_history_ = nullptr;
+};
 
 }  // namespace
 
@@ -82,13 +140,18 @@ FleetCommand repl_command(CLI::App& parent) {
             return Fleet("repl", a->flags).run([a](Fleet& fleet) -> asio::awaitable<int> {
               const control::NodeAddress node = co_await fleet.resolve(a->node);
               const bool terminal = ::isatty(STDIN_FILENO) != 0;
+              const std::optional<LineEditor> editor =
+                  terminal ? std::optional<LineEditor>(std::in_place) : std::nullopt;
               const std::optional<std::string> history = terminal ? history_path() : std::nullopt;
-              if (history) ::read_history(history->c_str());
-              if (terminal)
+              if (history) editor->read_history(*history);
+              if (terminal) {
                 std::fprintf(stderr,
                              "Lua on %s: a line is one eval; =EXPR prints EXPR; Ctrl-D "
                              "ends.\n",
                              node.to_string().c_str());
+                if (const std::string why = editor->missing(); !why.empty())
+                  std::fprintf(stderr, "psos repl: %s\n", why.c_str());
+              }
 
               asio::steady_timer done(fleet.executor(), asio::steady_timer::time_point::max());
               int status = kExitOk;
@@ -96,7 +159,8 @@ FleetCommand repl_command(CLI::App& parent) {
               // loop, and the reader waits for its answer before it reads on.
               std::thread reader([&] {
                 const std::string prompt = node.to_string() + "> ";
-                while (std::optional<std::string> line = read_line(terminal, prompt)) {
+                while (std::optional<std::string> line =
+                           terminal ? editor->read_line(prompt) : read_piped_line()) {
                   std::string code = *line;
                   if (code.find_first_not_of(" \t\r") == std::string::npos) continue;
                   if (code.starts_with("=")) code = "return " + code.substr(1);
@@ -121,7 +185,7 @@ FleetCommand repl_command(CLI::App& parent) {
               });
               co_await done.async_wait(asio::as_tuple(asio::use_awaitable));
               reader.join();
-              if (history) ::write_history(history->c_str());
+              if (history) editor->write_history(*history);
               if (terminal) std::fputc('\n', stderr);
               co_return terminal ? kExitOk : status;
             });

@@ -10,15 +10,18 @@ Run with /usr/bin/python3. CTest sets PSOS_BINARY.
 
 import json
 import os
+import pty
 import re
+import select
 import signal
 import socket
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from fleettest import (SYSTEM, TIME, Sub, SystemTestCase, compact, main,  # noqa: E402
-                       matches, psos_version, wait_until)
+                       matches, psos_binary, psos_version, wait_until)
 
 VERSION = psos_version()
 
@@ -333,6 +336,47 @@ class FleetCommands:
         self.assertEqual(out.returncode, 1, out.stderr)
         self.assertEqual(out.stdout, '3\n6\n"ok"\n')
         self.assertEqual(len(out.stderr.splitlines()), 1, out.stderr)
+
+    def test_repl_in_a_terminal_edits_lines_and_keeps_history(self):
+        # libedit is loaded when the repl starts (no other command maps it): in a terminal the
+        # line is read by it, so Ctrl-A (start of line) edits it, and the history is written.
+        self.eval_verb_or_skip()
+        history = os.path.join(os.environ["XDG_CONFIG_HOME"], "psos", "repl_history")
+        if os.path.exists(history):
+            os.remove(history)
+        pid, fd = pty.fork()
+        if pid == 0:
+            os.execv(psos_binary(), [psos_binary(), "repl", "--broker", self.system.url, "e01"])
+        screen = b""
+        try:
+            def read_until(text, seconds=15):
+                nonlocal screen
+                deadline = time.monotonic() + seconds
+                while text not in screen and time.monotonic() < deadline:
+                    ready, _, _ = select.select([fd], [], [], 0.2)
+                    if ready:
+                        try:
+                            screen += os.read(fd, 4096)
+                        except OSError:
+                            break
+                return text in screen
+
+            self.assertTrue(read_until(b"e01> "), screen)
+            self.assertNotIn(b"line editing is off", screen)
+            # "+40" typed, then Ctrl-A and "=2" in front of it: the line is "=2+40".
+            os.write(fd, b"+40\x01=2\r")
+            self.assertTrue(read_until(b"42"), screen)
+            os.write(fd, b"\x04")  # Ctrl-D at an empty prompt ends the repl
+            _, status = os.waitpid(pid, 0)
+            pid = 0
+            self.assertEqual(os.waitstatus_to_exitcode(status), 0, screen)
+        finally:
+            if pid:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+            os.close(fd)
+        with open(history) as f:
+            self.assertIn("=2+40", f.read())
 
     # ---------------------------------------------------------------- psos restart
 
