@@ -97,6 +97,10 @@ TEST_F(CheckCommand, SecretsComeFromTheFileNextToTheDefinition) {
   EXPECT_EQ(r.status, 0) << r.out;
   r = run("check " + file + " --secrets " + (dir_ / "other.json").string());
   EXPECT_EQ(r.status, 2) << r.out;
+  EXPECT_NE(r.out.find("psos check: cannot read the secrets file " +
+                       (dir_ / "other.json").string() + ": No such file or directory"),
+            std::string::npos)
+      << r.out;
   r = run("check " + file + " --node mian");
   EXPECT_EQ(r.status, 1) << r.out;
   EXPECT_NE(r.out.find(":3:3: nodes: no node \"mian\" in this definition; did you mean \"main\"?"),
