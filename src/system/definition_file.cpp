@@ -12,6 +12,10 @@
 namespace psos::system {
 
 std::string read_text_file(const std::string& path, std::string_view kind) {
+  // A directory opens, and reads as an empty file.
+  std::error_code ignored;
+  if (std::filesystem::is_directory(path, ignored))
+    throw UnreadableFile(path, std::strerror(EISDIR), kind);
   std::ifstream in(path, std::ios::binary);
   if (!in) throw UnreadableFile(path, std::strerror(errno), kind);
   std::ostringstream text;

@@ -80,6 +80,11 @@ TEST_F(CheckCommand, MissingFileExitsTwo) {
             std::string::npos)
       << r.out;
   EXPECT_EQ(run("check").status, 2);
+  const Result directory = run("check " + dir_.string());
+  EXPECT_EQ(directory.status, 2) << directory.out;
+  EXPECT_NE(directory.out.find("psos check: cannot read " + dir_.string() + ": Is a directory"),
+            std::string::npos)
+      << directory.out;
 }
 
 TEST_F(CheckCommand, SecretsComeFromTheFileNextToTheDefinition) {
