@@ -104,7 +104,6 @@ void transfer_start(std::string_view text) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size < 2) return 0;
   const std::string_view text(reinterpret_cast<const char*>(data) + 2, size - 2);
-  std::string problem;
   switch (data[0] % 5) {
     case 0:
       manifest(text, false, data[1]);
@@ -113,13 +112,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       manifest(text, true, data[1]);
       break;
     case 2:
-      if (const auto chunk = control::decode_chunk(text, problem)) {
-        if (chunk->data.size() + control::kChunkHeaderBytes != text.size())
+      try {
+        const control::Chunk chunk = control::decode_chunk(text);
+        if (chunk.data.size() + control::kChunkHeaderBytes != text.size())
           finding("a chunk's data is not the rest of its payload", std::string(text));
-        if (control::encode_chunk(chunk->seq, chunk->data) != text)
+        if (control::encode_chunk(chunk.seq, chunk.data) != text)
           finding("a chunk does not encode back to its payload", std::string(text));
-      } else if (problem.empty()) {
-        finding("a refused chunk without a reason", std::string(text));
+      } catch (const std::invalid_argument& e) {
+        if (std::string_view(e.what()).empty())
+          finding("a refused chunk without a reason", std::string(text));
       }
       break;
     case 3:

@@ -59,18 +59,13 @@ bool CheckCommand::selected() const {
 }
 
 int CheckCommand::run() const {
-  std::string error;
-  const std::optional<std::string> text = system::read_text_file(file_, error);
-  if (!text) {
-    std::fprintf(stderr, "psos check: cannot read %s: %s\n", file_.c_str(), error.c_str());
-    return 2;
-  }
-
+  std::string text;
   system::Diagnostics errors;
   std::optional<system::Secrets> secrets;
   try {
+    text = system::read_text_file(file_);
     secrets = system::load_secrets(file_, secrets_, errors);
-  } catch (const std::runtime_error& e) {
+  } catch (const system::UnreadableFile& e) {
     std::fprintf(stderr, "psos check: %s\n", e.what());
     return 2;
   }
@@ -80,7 +75,7 @@ int CheckCommand::run() const {
   std::string system_name;
   if (node_.empty()) {
     system::CheckResult result =
-        system::check_definition(*text, file_, *secrets, modules::builtin_catalog());
+        system::check_definition(text, file_, *secrets, modules::builtin_catalog());
     errors.insert(errors.end(), result.errors.begin(), result.errors.end());
     nodes = result.nodes.size();
     for (const system::NodeDefinition& node : result.nodes)
@@ -88,7 +83,7 @@ int CheckCommand::run() const {
     if (result.definition) system_name = result.definition->system();
   } else {
     const std::optional<system::Definition> definition =
-        system::parse_definition(*text, file_, errors);
+        system::parse_definition(text, file_, errors);
     if (definition) {
       system_name = definition->system();
       if (const std::optional<system::NodeDefinition> node =

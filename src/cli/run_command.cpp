@@ -239,10 +239,7 @@ int RunCommand::run() const {
   std::uint64_t revision = 0;
   // Reads `file` and expands the node; false (with `errors`) when it has problems.
   const auto load = [&](const std::string& file, const std::string& name_given) {
-    std::string error;
-    const std::optional<std::string> read = system::read_text_file(file, error);
-    if (!read) throw std::runtime_error("cannot read " + file + ": " + error);
-    text = *read;
+    text = system::read_text_file(file);  // UnreadableFile: "cannot read FILE: reason"
     node.reset();
     auto parsed = system::parse_definition(text, file, errors);
     if (!parsed) return false;

@@ -350,17 +350,13 @@ std::string encode_chunk(std::uint32_t seq, std::string_view data) {
   return payload;
 }
 
-std::optional<Chunk> decode_chunk(std::string_view payload, std::string& problem) {
-  if (payload.size() < kChunkHeaderBytes) {
-    problem = "a chunk has a 5-byte header; this payload has " + std::to_string(payload.size()) +
-              " bytes";
-    return std::nullopt;
-  }
-  if (payload[0] != '\x01') {
-    problem =
-        "chunk format " + std::to_string(static_cast<unsigned char>(payload[0])) + " is not 1";
-    return std::nullopt;
-  }
+Chunk decode_chunk(std::string_view payload) {
+  if (payload.size() < kChunkHeaderBytes)
+    throw std::invalid_argument("a chunk has a 5-byte header; this payload has " +
+                                std::to_string(payload.size()) + " bytes");
+  if (payload[0] != '\x01')
+    throw std::invalid_argument(
+        "chunk format " + std::to_string(static_cast<unsigned char>(payload[0])) + " is not 1");
   Chunk chunk;
   for (std::size_t i = 1; i < kChunkHeaderBytes; ++i)
     chunk.seq = (chunk.seq << 8) | static_cast<unsigned char>(payload[i]);

@@ -1,5 +1,5 @@
-// Deploy bundles (docs/control.md, "Deploy"): the signed manifest that describes a revision of a node's
-// definition and the files it reads, the chunks that carry the files and the node's
+// Deploy bundles (docs/control.md, "Deploy"): the signed manifest that describes a revision of a
+// node's definition and the files it reads, the chunks that carry the files and the node's
 // acknowledgements, and the transfer plan both sides derive chunk positions from. Pure logic:
 // no sockets, no files, no clock (time comes in as a parameter).
 #pragma once
@@ -144,8 +144,8 @@ struct Chunk {
   std::uint32_t seq = 0;
   std::string_view data;  // into the payload
 };
-// nullopt with `problem` set for a payload that is not a chunk.
-std::optional<Chunk> decode_chunk(std::string_view payload, std::string& problem);
+// Throws std::invalid_argument saying why a payload is not a chunk.
+Chunk decode_chunk(std::string_view payload);
 
 // The node's acknowledgement on .../$deploy/<transfer>/ack: every chunk below `next` is stored;
 // `done` once every file is complete and matches its hash; or an error that ends the transfer.

@@ -21,6 +21,7 @@
 #include "control/digest.hpp"
 #include "control/revisions.hpp"
 #include "modules/module.hpp"
+#include "system/definition_file.hpp"
 #include "system/node_changes.hpp"
 
 namespace psos::control {
@@ -82,10 +83,14 @@ struct Expanded {
 };
 
 Expanded expand_file(Agent::Impl& a, const fs::path& file) {
-  const std::optional<std::string> text = read_all(file);
-  if (!text) throw VerbError("invalid_definition", "cannot read " + file.string());
+  std::string text;
+  try {
+    text = system::read_text_file(file.string());
+  } catch (const system::UnreadableFile& e) {
+    throw VerbError("invalid_definition", e.what());
+  }
   system::Diagnostics errors;
-  std::optional<system::Definition> parsed = system::parse_definition(*text, file.string(), errors);
+  std::optional<system::Definition> parsed = system::parse_definition(text, file.string(), errors);
   std::optional<system::NodeDefinition> node;
   if (parsed) {
     if (!a.options.overrides.empty()) {
@@ -101,7 +106,7 @@ Expanded expand_file(Agent::Impl& a, const fs::path& file) {
   if (!errors.empty()) throw VerbError("invalid_definition", system::to_string(errors.front()));
   if (!node) throw VerbError("invalid_definition", file.string() + " cannot be read");
   return {std::make_shared<const system::Definition>(std::move(*parsed)), std::move(*node),
-          sha256_hex(*text), *text};
+          sha256_hex(text), text};
 }
 
 void publish_ack(Agent::Impl& a, const Transfer& t, std::string code = {},
@@ -173,18 +178,19 @@ bool Agent::Impl::on_deploy_message(const router::MessagePtr& message) {
   Transfer* t = deployer->transfer ? &*deployer->transfer : nullptr;
   // A chunk of an earlier transfer (resent after a reconnection): the caller has begun again.
   if (!t || message->topic != base + t->id + "/data" || t->done) return true;
-  std::string problem;
-  const std::optional<Chunk> chunk = decode_chunk(message->payload, problem);
-  if (!chunk) {
-    publish_ack(*this, *t, "bad_chunk", problem);
+  Chunk chunk;
+  try {
+    chunk = decode_chunk(message->payload);
+  } catch (const std::invalid_argument& e) {
+    publish_ack(*this, *t, "bad_chunk", e.what());
     return true;
   }
-  if (chunk->seq != t->next) {
+  if (chunk.seq != t->next) {
     // A copy of one already stored, or one past a gap: say where to go on from.
-    if (chunk->seq > t->next) publish_ack(*this, *t);
+    if (chunk.seq > t->next) publish_ack(*this, *t);
     return true;
   }
-  if (!store_chunk(*this, *t, *chunk)) {
+  if (!store_chunk(*this, *t, chunk)) {
     deployer->transfer.reset();
     return true;
   }

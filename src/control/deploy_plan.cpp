@@ -26,18 +26,21 @@ std::variant<DeployPlan, PlanFailure> plan_deploy(const std::string& file,
   const auto failure = [](int status, std::string message) {
     return PlanFailure{status, {}, std::move(message)};
   };
-  std::string error;
-  const std::optional<std::string> text = system::read_text_file(file, error);
-  if (!text) return failure(2, "cannot read " + shown + ": " + error);
+  std::string text;
+  try {
+    text = system::read_text_file(file);
+  } catch (const system::UnreadableFile& e) {
+    return failure(2, "cannot read " + shown + ": " + e.reason());
+  }
   DeployPlan plan;
   plan.file = file;
   system::Diagnostics errors;
   try {
     plan.secrets = system::load_secrets(file, secrets_file, errors);
-  } catch (const std::runtime_error& e) {
+  } catch (const system::UnreadableFile& e) {
     return failure(2, e.what());
   }
-  system::CheckResult checked = system::check_definition(*text, shown, plan.secrets, catalog);
+  system::CheckResult checked = system::check_definition(text, shown, plan.secrets, catalog);
   errors.insert(errors.end(), checked.errors.begin(), checked.errors.end());
   system::sort_and_deduplicate(errors);
   if (!errors.empty()) {
@@ -50,7 +53,7 @@ std::variant<DeployPlan, PlanFailure> plan_deploy(const std::string& file,
 
   const fs::path directory = fs::path(file).parent_path();
   const std::string definition_name = fs::path(file).filename().string();
-  plan.contents[definition_name] = *text;
+  plan.contents[definition_name] = text;
   for (const system::NodeDefinition& node : checked.nodes) {
     if (!only.empty() && std::find(only.begin(), only.end(), node.name) == only.end()) continue;
     NodeDeploy t;
@@ -62,13 +65,16 @@ std::variant<DeployPlan, PlanFailure> plan_deploy(const std::string& file,
         return failure(1, fmt::format("service {} parameter {}: the file {} {}", r.service, r.param,
                                       r.path, problem));
       if (!plan.contents.count(r.path)) {
-        const std::optional<std::string> bytes =
-            system::read_text_file((directory / r.path).string(), error);
-        if (!bytes) return failure(2, "cannot read " + r.path + ": " + error);
-        if (bytes->size() > kMaxFileBytes)
+        std::string bytes;
+        try {
+          bytes = system::read_text_file((directory / r.path).string());
+        } catch (const system::UnreadableFile& e) {
+          return failure(2, "cannot read " + r.path + ": " + e.reason());
+        }
+        if (bytes.size() > kMaxFileBytes)
           return failure(1, fmt::format("{} has {} bytes; a deployed file has at most {}", r.path,
-                                        bytes->size(), kMaxFileBytes));
-        plan.contents[r.path] = *bytes;
+                                        bytes.size(), kMaxFileBytes));
+        plan.contents[r.path] = std::move(bytes);
       }
       t.after_files[r.path] = sha256_hex(plan.contents[r.path]);
       if (std::find(t.paths.begin(), t.paths.end(), r.path) == t.paths.end())

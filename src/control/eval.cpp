@@ -80,12 +80,12 @@ json Agent::Impl::eval(const std::string& code) {
     return lua->run(code, "eval");
   } catch (const script::ScriptError& e) {
     // A state that ran out of memory keeps what filled it: the next eval starts afresh.
-    const std::string what = e.what();
-    if (what.find("not enough memory") != std::string::npos) {
+    if (e.code() == script::ScriptError::Code::Memory) {
       lua.reset();
-      throw VerbError("lua_error", what + " (the node's Lua state was reset: globals are gone)");
+      throw VerbError("lua_error", std::string(e.what()) +
+                                       " (the node's Lua state was reset: globals are gone)");
     }
-    throw VerbError("lua_error", what);
+    throw VerbError("lua_error", e.what());
   }
 }
 

@@ -10,6 +10,7 @@
 #include "script/script.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <climits>
 #include <cstdio>
 #include <cstdlib>
@@ -220,8 +221,8 @@ struct Conversion {
 
   void spend(std::size_t bytes) {
     if (bytes > budget)
-      throw ScriptError(what + " is larger than the memory limit (" + size_text(limit) +
-                        ") allows in JSON");
+      throw ScriptError(ScriptError::Code::Value, what + " is larger than the memory limit (" +
+                                                      size_text(limit) + ") allows in JSON");
     budget -= bytes;
   }
 };
@@ -241,8 +242,9 @@ std::string key_text(lua_State* L, int index, const Conversion& c) {
       return text;
     }
     default:
-      throw ScriptError(c.what + ": a table has a " + luaL_typename(L, index) +
-                        " key, which JSON cannot hold");
+      throw ScriptError(
+          ScriptError::Code::Value,
+          c.what + ": a table has a " + luaL_typename(L, index) + " key, which JSON cannot hold");
   }
 }
 
@@ -267,7 +269,8 @@ json to_json(lua_State* L, int index, int depth, Conversion& c) {
     }
     case LUA_TTABLE: {
       if (depth > kMaxDepth || !lua_checkstack(L, 4))
-        throw ScriptError(c.what + ": a table is nested too deep (or holds itself) for JSON");
+        throw ScriptError(ScriptError::Code::Value,
+                          c.what + ": a table is nested too deep (or holds itself) for JSON");
       if (lua_getmetatable(L, index) != 0) {
         // A msg (returned whole, or inside a payload) keeps its json.
         lua_pushliteral(L, "__index");
@@ -277,10 +280,12 @@ json to_json(lua_State* L, int index, int depth, Conversion& c) {
         if (msg) {
           lua_pushcfunction(L, make_json);
           lua_pushvalue(L, index);
-          if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
+          if (const int status = lua_pcall(L, 1, 0, 0); status != LUA_OK) {
             std::string error = error_text(L, -1);
             lua_pop(L, 1);
-            throw ScriptError(error);
+            throw ScriptError(
+                status == LUA_ERRMEM ? ScriptError::Code::Memory : ScriptError::Code::Runtime,
+                error);
           }
         }
       }
@@ -312,17 +317,9 @@ json to_json(lua_State* L, int index, int depth, Conversion& c) {
       return object;
     }
     default:
-      throw ScriptError(c.what + ": a " + luaL_typename(L, index) + " cannot be turned into JSON");
+      throw ScriptError(ScriptError::Code::Value,
+                        c.what + ": a " + luaL_typename(L, index) + " cannot be turned into JSON");
   }
-}
-
-// Raised from the count hook, where luaL_error would not find the running line. From then on
-// every instruction raises it again, so that code which catches it with pcall and carries on is
-// stopped at its next instruction: the budget is spent.
-void instruction_limit(lua_State* L, lua_Debug* ar) {
-  lua_sethook(L, instruction_limit, LUA_MASKCOUNT, 1);
-  lua_getinfo(L, "Sl", ar);
-  luaL_error(L, "%s:%d: instruction limit exceeded", ar->short_src, ar->currentline);
 }
 
 // load() keeps working on text; precompiled chunks are refused since malformed bytecode can
@@ -340,11 +337,27 @@ int load_text(lua_State* L) {
 
 }  // namespace
 
-int ScriptError::line() const noexcept {
-  static const std::regex position("^(?:[A-Za-z_]+ )?line ([0-9]+): ");
-  std::cmatch match;
-  if (!std::regex_search(what(), match, position)) return 0;
-  return std::atoi(match[1].first);
+namespace {
+// N from text that starts "line N: ".
+int leading_line(std::string_view text) {
+  if (!text.starts_with("line ")) return 0;
+  text.remove_prefix(5);
+  int line = 0;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), line);
+  if (error != std::errc() || !std::string_view(end, text.data() + text.size()).starts_with(": "))
+    return 0;
+  return line;
+}
+}  // namespace
+
+// The line from a message that starts "line 3: " or "setup line 3: " (with_line's forms).
+ScriptError::ScriptError(Code code, const std::string& message)
+    : std::runtime_error(message), code_(code), line_(leading_line(message)) {
+  if (line_ != 0) return;
+  const std::size_t word =
+      message.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_");
+  if (word > 0 && word != std::string::npos && message[word] == ' ')
+    line_ = leading_line(std::string_view(message).substr(word + 1));
 }
 
 struct Sandbox::State {
@@ -352,8 +365,9 @@ struct Sandbox::State {
 
   ScriptOptions options;
   std::size_t used = 0;
-  bool refused = false;  // the allocator refused a block during this entry
-  bool busy = false;     // C++ is inside a call into Lua
+  bool refused = false;    // the allocator refused a block during this entry
+  bool exhausted = false;  // this entry passed its instruction limit
+  bool busy = false;       // C++ is inside a call into Lua
   lua_State* L = nullptr;
   int message_metatable = LUA_NOREF;
   // Interned keys, read with lua_rawget, which does not raise (lua_getfield may allocate).
@@ -381,6 +395,18 @@ struct Sandbox::State {
     void* grown = std::realloc(block, new_size);
     if (grown != nullptr) state.used = state.used - old_size + new_size;
     return grown;
+  }
+
+  // Raised from the count hook, where luaL_error would not find the running line. From then on
+  // every instruction raises it again, so that code which catches it with pcall and carries on is
+  // stopped at its next instruction: the budget is spent.
+  static void instruction_limit(lua_State* lua, lua_Debug* ar) {
+    void* self = nullptr;
+    lua_getallocf(lua, &self);
+    static_cast<State*>(self)->exhausted = true;
+    lua_sethook(lua, instruction_limit, LUA_MASKCOUNT, 1);
+    lua_getinfo(lua, "Sl", ar);
+    luaL_error(lua, "%s:%d: instruction limit exceeded", ar->short_src, ar->currentline);
   }
 
   static int print(lua_State* lua) {
@@ -510,16 +536,18 @@ struct Sandbox::State {
   }
 
   // Why an entry failed, from its status and the error object on top of the stack.
-  std::string failure(int status) {
+  ScriptError failure(int status) const {
+    using Code = ScriptError::Code;
     if (status == LUA_ERRMEM)
-      return refused
-                 ? "not enough memory: the code passed its limit of " + size_text(options.memory)
-                 : "not enough memory";
-    return error_text(L, -1);
+      return {Code::Memory, refused ? "not enough memory: the code passed its limit of " +
+                                          size_text(options.memory)
+                                    : "not enough memory"};
+    if (exhausted) return {Code::Instructions, error_text(L, -1)};
+    return {status == LUA_ERRSYNTAX ? Code::Syntax : Code::Runtime, error_text(L, -1)};
   }
 
-  void check(int status) {
-    if (status != LUA_OK) throw ScriptError(failure(status));
+  void check(int status) const {
+    if (status != LUA_OK) throw failure(status);
   }
 
   Conversion conversion(std::string what) const {
@@ -530,8 +558,9 @@ struct Sandbox::State {
   ScriptMessage to_message(int index) {
     index = lua_absindex(L, index);
     if (!lua_istable(L, index))
-      throw ScriptError(std::string("a returned list holds a ") + luaL_typename(L, index) +
-                        " where a message {topic=..., payload=...} belongs");
+      throw ScriptError(ScriptError::Code::Value,
+                        std::string("a returned list holds a ") + luaL_typename(L, index) +
+                            " where a message {topic=..., payload=...} belongs");
     ScriptMessage out;
     push_field(index, topic_key);
     if (lua_type(L, -1) == LUA_TSTRING) {
@@ -539,12 +568,13 @@ struct Sandbox::State {
       const char* s = lua_tolstring(L, -1, &size);
       out.topic.assign(s, size);
     } else if (!lua_isnil(L, -1)) {
-      throw ScriptError(std::string("a returned message's topic is a ") + luaL_typename(L, -1) +
-                        ", not a string");
+      throw ScriptError(ScriptError::Code::Value, std::string("a returned message's topic is a ") +
+                                                      luaL_typename(L, -1) + ", not a string");
     }
     lua_pop(L, 1);
     push_field(index, payload_key);
-    if (lua_isnil(L, -1)) throw ScriptError("a returned message has no payload");
+    if (lua_isnil(L, -1))
+      throw ScriptError(ScriptError::Code::Value, "a returned message has no payload");
     if (lua_type(L, -1) == LUA_TSTRING) {
       std::size_t size = 0;
       const char* s = lua_tolstring(L, -1, &size);
@@ -572,12 +602,14 @@ class Entry {
   template <typename State>
   explicit Entry(State& state) : L_(state.L), busy_(state.busy), top_(lua_gettop(state.L)) {
     if (busy_)
-      throw ScriptError("this Lua state is running: a function it calls cannot call back into it");
+      throw ScriptError(ScriptError::Code::Usage,
+                        "this Lua state is running: a function it calls cannot call back into it");
     busy_ = true;
     state.refused = false;
+    state.exhausted = false;
     const auto count = std::clamp<std::int64_t>(state.options.instructions, 1, INT_MAX);
     // Setting the hook again restarts its count: each entry gets the whole budget.
-    lua_sethook(L_, instruction_limit, LUA_MASKCOUNT, static_cast<int>(count));
+    lua_sethook(L_, State::instruction_limit, LUA_MASKCOUNT, static_cast<int>(count));
   }
   ~Entry() {
     lua_settop(L_, top_);
@@ -597,10 +629,12 @@ class Entry {
 Sandbox::Sandbox(ScriptOptions options) : state_(std::make_unique<State>()) {
   for (const std::string& library : options.allow)
     if (library != "os" && library != "io" && library != "require")
-      throw ScriptError("unknown library to allow: " + library + " (os, io or require)");
+      throw ScriptError(ScriptError::Code::Usage,
+                        "unknown library to allow: " + library + " (os, io or require)");
   state_->options = std::move(options);
   state_->L = lua_newstate(&State::allocate, state_.get());
-  if (state_->L == nullptr) throw ScriptError("cannot start Lua: out of memory");
+  if (state_->L == nullptr)
+    throw ScriptError(ScriptError::Code::Memory, "cannot start Lua: out of memory");
   Entry entry(*state_);
   State& state = *state_;
   auto body = [&state](lua_State*) {
@@ -731,8 +765,9 @@ std::vector<ScriptMessage> Script::call(ScriptInput message) {
   std::vector<ScriptMessage> out;
   if (lua_isnil(L, -1)) return out;
   if (!lua_istable(L, -1))
-    throw ScriptError(std::string("the code returned a ") + luaL_typename(L, -1) +
-                      ": return nothing, a message {topic=..., payload=...} or a list of them");
+    throw ScriptError(ScriptError::Code::Value,
+                      std::string("the code returned a ") + luaL_typename(L, -1) +
+                          ": return nothing, a message {topic=..., payload=...} or a list of them");
   state.push_field(-1, state.payload_key);
   state.push_field(-2, state.topic_key);
   const bool single = !lua_isnil(L, -1) || !lua_isnil(L, -2);

@@ -14,13 +14,29 @@
 
 namespace psos::script {
 
-// A compile or run error, its text starting with the Lua line ("line 3: attempt to ...", or
-// "setup line 3: ..." for a chunk run under a name), or saying which limit was passed.
+// The one error of the Lua layer: what kind of failure (callers act on it: a state that ran out
+// of memory is reset), the message in words, and where: the Lua line, which the text starts with
+// as well ("line 3: attempt to ...", or "setup line 3: ..." for a chunk run under a name).
 class ScriptError : public std::runtime_error {
  public:
-  using std::runtime_error::runtime_error;
+  enum class Code : std::uint8_t {
+    Syntax,        // the code does not compile
+    Runtime,       // the code raised an error: error(), a failing call, a bad index
+    Memory,        // the memory limit was passed; the state keeps what filled it
+    Instructions,  // one entry took more instructions than its limit
+    Value,         // a value the code gave back cannot be used: not JSON, not a message, too large
+    Usage,         // the sandbox was used wrongly: an unknown library, a call back into a running
+                   // state
+  };
+
+  ScriptError(Code code, const std::string& message);
+  Code code() const noexcept { return code_; }
   // The Lua line the text names; 0 when it names none.
-  int line() const noexcept;
+  int line() const noexcept { return line_; }
+
+ private:
+  Code code_;
+  int line_;
 };
 
 struct ScriptOptions {

@@ -86,8 +86,9 @@ void Statement::fail(int rc) {
   const std::string message = db_->path() + ": cannot run " + excerpt(sqlite3_sql(statement_)) +
                               ": " + sqlite3_errmsg(sqlite3_db_handle(statement_)) + " (" +
                               sqlite3_errstr(rc) + ")";
+  const int code = sqlite3_extended_errcode(sqlite3_db_handle(statement_));
   reset();
-  throw Error(message);
+  throw Error(code, db_->path(), message);
 }
 
 bool Statement::is_null(int column) const noexcept {
@@ -118,11 +119,12 @@ std::string_view Statement::blob(int column) const noexcept {
 // ---- Database
 
 Database::Database(std::string path) : path_(std::move(path)) {
-  if (sqlite3_open(path_.c_str(), &db_) != SQLITE_OK) {
+  if (const int rc = sqlite3_open(path_.c_str(), &db_); rc != SQLITE_OK) {
     const std::string why = db_ != nullptr ? sqlite3_errmsg(db_) : "out of memory";
+    const int code = db_ != nullptr ? sqlite3_extended_errcode(db_) : rc;
     sqlite3_close(db_);
     db_ = nullptr;
-    throw Error(path_ + ": cannot open: " + why);
+    throw Error(code, path_, path_ + ": cannot open: " + why);
   }
 }
 
@@ -172,7 +174,8 @@ bool Database::in_transaction() const noexcept {
 }
 
 void Database::fail(std::string_view what) const {
-  throw Error(path_ + ": " + std::string(what) + ": " + sqlite3_errmsg(db_));
+  throw Error(sqlite3_extended_errcode(db_), path_,
+              path_ + ": " + std::string(what) + ": " + sqlite3_errmsg(db_));
 }
 
 }  // namespace psos::sqlite

@@ -10,16 +10,28 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
 
 struct sqlite3;
 struct sqlite3_stmt;
 
 namespace psos::sqlite {
 
-// "PATH: what was being done: SQLite's message".
+// The one error of this layer. what() is "PATH: what was being done: SQLite's message"; code()
+// is SQLite's extended result code (SQLITE_BUSY, SQLITE_NOTADB, SQLITE_CONSTRAINT_PRIMARYKEY,
+// ...) for a caller that acts on the kind of failure, and path() the database file it concerns.
 class Error : public std::runtime_error {
  public:
-  using std::runtime_error::runtime_error;
+  Error(int code, std::string path, const std::string& message)
+      : std::runtime_error(message), code_(code), path_(std::move(path)) {}
+  int code() const noexcept { return code_; }
+  // The primary result code (SQLITE_CONSTRAINT for SQLITE_CONSTRAINT_PRIMARYKEY).
+  int primary_code() const noexcept { return code_ & 0xFF; }
+  const std::string& path() const noexcept { return path_; }
+
+ private:
+  int code_;
+  std::string path_;
 };
 
 class Database;

@@ -11,18 +11,16 @@
 
 namespace psos::system {
 
-std::optional<std::string> read_text_file(const std::string& path, std::string& error) {
+std::string read_text_file(const std::string& path, std::string_view kind) {
+  // A directory opens, and reads as an empty file.
+  std::error_code ignored;
+  if (std::filesystem::is_directory(path, ignored))
+    throw UnreadableFile(path, std::strerror(EISDIR), kind);
   std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    error = std::strerror(errno);
-    return std::nullopt;
-  }
+  if (!in) throw UnreadableFile(path, std::strerror(errno), kind);
   std::ostringstream text;
   text << in.rdbuf();
-  if (in.bad()) {
-    error = "read error";
-    return std::nullopt;
-  }
+  if (in.bad()) throw UnreadableFile(path, "read error", kind);
   return text.str();
 }
 

@@ -4,8 +4,15 @@
 #include <cctype>
 #include <set>
 #include <tuple>
+#include <utility>
 
 namespace psos::system {
+
+UnreadableFile::UnreadableFile(std::string path, std::string reason, std::string_view kind)
+    : std::runtime_error("cannot read " + (kind.empty() ? "" : std::string(kind) + " ") + path +
+                         ": " + reason),
+      path_(std::move(path)),
+      reason_(std::move(reason)) {}
 
 std::string to_string(Position position) {
   return std::to_string(position.line) + ":" + std::to_string(position.column);

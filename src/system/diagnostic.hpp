@@ -1,6 +1,7 @@
 // Definition errors as people and editors read them: `FILE:LINE:COL: json/path: message`.
 #pragma once
 
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -18,6 +19,21 @@ struct Diagnostic {
 };
 
 using Diagnostics = std::vector<Diagnostic>;
+
+// A file that cannot be read at all (missing, a directory, not permitted): `psos check` exits 2
+// for it, where the problems inside a file that was read are Diagnostics (exit 1). what() is
+// "cannot read PATH: reason", or "cannot read the secrets file PATH: reason" when `kind` names it.
+class UnreadableFile : public std::runtime_error {
+ public:
+  UnreadableFile(std::string path, std::string reason, std::string_view kind = {});
+  const std::string& path() const noexcept { return path_; }
+  // Why, in words: "No such file or directory".
+  const std::string& reason() const noexcept { return reason_; }
+
+ private:
+  std::string path_;
+  std::string reason_;
+};
 
 // "hello.json:12:17: nodes/e01/services/1/every: bad duration ..."; the whole document's path
 // prints as "(root)".

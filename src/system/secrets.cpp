@@ -2,19 +2,15 @@
 
 #include <cctype>
 #include <cstdlib>
-#include <fstream>
-#include <sstream>
-#include <stdexcept>
+
+#include "system/definition_file.hpp"
 
 namespace psos::system {
 
 Secrets Secrets::load(const std::filesystem::path& file, Diagnostics& errors) {
-  std::ifstream in(file, std::ios::binary);
-  std::ostringstream text;
-  if (!in || !(text << in.rdbuf()))
-    throw std::runtime_error("cannot read the secrets file " + file.string());
+  const std::string text = read_text_file(file.string(), "the secrets file");
   Secrets secrets(file.string());
-  const JsonReadResult read = read_json(text.str(), JsonReadOptions{.redact = true});
+  const JsonReadResult read = read_json(text, JsonReadOptions{.redact = true});
   for (const JsonProblem& problem : read.problems)
     errors.push_back({file.string(), problem.at, problem.path, problem.message});
   if (!read.document) return secrets;

@@ -19,7 +19,7 @@ class Secrets {
 
   // Reads a secrets file: {"cloud_user": "alice", "cloud_password": "..."}. Problems go to
   // `errors` with the file's name, line and column and never with a value; the file's readable
-  // entries are kept. Throws std::runtime_error when the file cannot be read.
+  // entries are kept. Throws UnreadableFile when the file cannot be read.
   static Secrets load(const std::filesystem::path& file, Diagnostics& errors);
 
   // Adds or replaces one value (tests, and callers that get secrets elsewhere).

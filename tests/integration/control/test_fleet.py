@@ -324,6 +324,10 @@ class FleetCommands:
         self.assertEqual(self.ok("eval", "e01", "return kept + 1"), "42\n")
         runaway = self.failed(1, "eval", "e01", "local n = 0 while true do n = n + 1 end")
         self.assertRegex(runaway, r"answered lua_error: .*instruction.*\n$")
+        # Code that only says "not enough memory" has not run out of it: the globals stay.
+        worded = self.failed(1, "eval", "e01", "error('not enough memory')")
+        self.assertRegex(worded, r"answered lua_error: eval line 1: not enough memory\n$")
+        self.assertEqual(self.ok("eval", "e01", "return kept + 1"), "42\n")
         bomb = self.failed(1, "eval", "e01",
                            "local t = {} while true do t[#t + 1] = string.rep('x', 1e6) end")
         self.assertRegex(bomb, r"answered lua_error: .*not enough memory.*reset.*\n$")

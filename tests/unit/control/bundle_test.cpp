@@ -155,13 +155,21 @@ TEST(Bundle, ChunksAndAcks) {
   EXPECT_EQ(payload, std::string("\x01\x01\x02\x03\x04"
                                  "data",
                                  9));
-  std::string problem;
-  const std::optional<Chunk> chunk = decode_chunk(payload, problem);
-  ASSERT_TRUE(chunk);
-  EXPECT_EQ(chunk->seq, 0x01020304u);
-  EXPECT_EQ(chunk->data, "data");
-  EXPECT_FALSE(decode_chunk("\x02\x00\x00\x00\x00", problem));
-  EXPECT_FALSE(decode_chunk("\x01", problem));
+  const Chunk chunk = decode_chunk(payload);
+  EXPECT_EQ(chunk.seq, 0x01020304u);
+  EXPECT_EQ(chunk.data, "data");
+  try {
+    decode_chunk(std::string_view("\x02\x00\x00\x00\x00", 5));
+    ADD_FAILURE() << "format 2 was taken";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_STREQ(e.what(), "chunk format 2 is not 1");
+  }
+  try {
+    decode_chunk("\x01");
+    ADD_FAILURE() << "a header alone was taken";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_STREQ(e.what(), "a chunk has a 5-byte header; this payload has 1 bytes");
+  }
 
   EXPECT_EQ(encode_ack({7, false, "", ""}), "{\"next\":7}");
   EXPECT_EQ(encode_ack({9, true, "", ""}), "{\"done\":true,\"next\":9}");

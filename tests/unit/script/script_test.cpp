@@ -293,7 +293,7 @@ TEST(Sandbox, ErrorsNameTheLineAndTheChunk) {
     EXPECT_EQ(std::string(e.what()).rfind("line 3: ", 0), 0u) << e.what();
     EXPECT_EQ(e.line(), 3);
   }
-  EXPECT_EQ(ScriptError("not enough memory").line(), 0);
+  EXPECT_EQ(ScriptError(ScriptError::Code::Memory, "not enough memory").line(), 0);
   EXPECT_EQ(run_error("error({})"), "the code raised an error object of type table");
   EXPECT_EQ(run_error("error(42)"), "the code raised the error 42");
 }
@@ -449,6 +449,49 @@ TEST(Sandbox, TooLittleMemoryToStartIsAnError) {
   options.memory = 2000;
   EXPECT_THROW(Sandbox{options}, ScriptError);
   EXPECT_THROW(Sandbox({.allow = {"debug"}}), ScriptError);
+}
+
+// Callers act on the kind, not on the words: control's eval resets a state that ran out of
+// memory, and only that one (code that raises "not enough memory" itself has not run out).
+TEST(Sandbox, EachFailureCarriesItsKindAndLine) {
+  using Code = ScriptError::Code;
+  ScriptOptions options;
+  options.instructions = 10000;
+  options.memory = 4u << 20;
+  Sandbox sandbox(options);
+  const auto failure = [&](std::string_view code) -> std::pair<Code, int> {
+    try {
+      sandbox.run(code, "t");
+    } catch (const ScriptError& e) {
+      return {e.code(), e.line()};
+    }
+    ADD_FAILURE() << "no error from " << code;
+    return {Code::Usage, -1};
+  };
+  EXPECT_EQ(failure("local a = 1\nlocal = 2"), std::make_pair(Code::Syntax, 2));
+  EXPECT_EQ(failure("\n\nerror('not enough memory')"), std::make_pair(Code::Runtime, 3));
+  EXPECT_EQ(failure("local s = 'x'\nfor i = 1, 40 do s = s .. s end"),
+            std::make_pair(Code::Memory, 0));
+  EXPECT_EQ(failure("\nwhile true do end"), std::make_pair(Code::Instructions, 2));
+  EXPECT_EQ(failure("local n = 0\nwhile true do pcall(function() while true do end end) end").first,
+            Code::Instructions)
+      << "a limit the code catches is still the limit";
+  EXPECT_EQ(failure("return function() end"), std::make_pair(Code::Value, 0));
+  sandbox.define("again", [&](const json&) { return sandbox.run("return 1"); });
+  EXPECT_EQ(failure("again()").first, Code::Runtime) << "a defined function's failure is Lua's";
+  try {
+    Script script("return 1", {});
+    script.call({.topic = "t", .payload = ""});
+    ADD_FAILURE() << "a number was taken for a message";
+  } catch (const ScriptError& e) {
+    EXPECT_EQ(e.code(), Code::Value) << e.what();
+  }
+  try {
+    Sandbox{{.allow = {"debug"}}};
+    ADD_FAILURE() << "debug was allowed";
+  } catch (const ScriptError& e) {
+    EXPECT_EQ(e.code(), Code::Usage) << e.what();
+  }
 }
 
 TEST(Sandbox, PrintAndTheSandboxAreTheScriptsOwn) {

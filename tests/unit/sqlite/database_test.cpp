@@ -3,9 +3,11 @@
 #include "sqlite/database.hpp"
 
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 #include <string>
 
 namespace psos::sqlite {
@@ -88,6 +90,8 @@ TEST_F(DatabaseTest, ErrorsNameTheFileTheStatementAndTheReason) {
     EXPECT_NE(what.find(file()), std::string::npos) << what;
     EXPECT_NE(what.find("'SELECT x FROM nowhere'"), std::string::npos) << what;
     EXPECT_NE(what.find("no such table: nowhere"), std::string::npos) << what;
+    EXPECT_EQ(e.code(), SQLITE_ERROR);
+    EXPECT_EQ(e.path(), file());
   }
   Statement insert = db.prepare("INSERT INTO t VALUES(?)");
   insert.bind(1, std::int64_t{1}).run();
@@ -98,6 +102,8 @@ TEST_F(DatabaseTest, ErrorsNameTheFileTheStatementAndTheReason) {
     const std::string what = e.what();
     EXPECT_NE(what.find("'INSERT INTO t VALUES(?)'"), std::string::npos) << what;
     EXPECT_NE(what.find("UNIQUE constraint failed"), std::string::npos) << what;
+    EXPECT_EQ(e.code(), SQLITE_CONSTRAINT_PRIMARYKEY);
+    EXPECT_EQ(e.primary_code(), SQLITE_CONSTRAINT);
   }
   // The failed statement was reset: it runs again.
   insert.bind(1, std::int64_t{2}).run();
@@ -110,7 +116,39 @@ TEST_F(DatabaseTest, OpeningAFileThatCannotBeMadeSaysWhich) {
     FAIL() << "opened " << path;
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find(path + ": cannot open"), std::string::npos) << e.what();
+    EXPECT_EQ(e.code(), SQLITE_CANTOPEN);
+    EXPECT_EQ(e.path(), path);
   }
+}
+
+// The kinds a caller tells apart without reading SQLite's words: a file that is not a database,
+// and a database another connection (another process) holds locked.
+TEST_F(DatabaseTest, ErrorsCarrySQLitesResultCode) {
+  std::ofstream(file()) << "not a database, but a text file long enough to have a header page";
+  try {
+    Database db(file());
+    db.exec("CREATE TABLE IF NOT EXISTS t(i INTEGER)");
+    FAIL() << "used a text file as a database";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), SQLITE_NOTADB) << e.what();
+  }
+  std::filesystem::remove(file());
+
+  Database holder(file());
+  holder.exec("CREATE TABLE t(i INTEGER)");
+  holder.begin();
+  holder.exec("INSERT INTO t VALUES(1)");
+  Database other(file());
+  other.busy_timeout(std::chrono::milliseconds(0));
+  try {
+    other.exec("INSERT INTO t VALUES(2)");
+    FAIL() << "wrote while another connection held the write lock";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.primary_code(), SQLITE_BUSY) << e.what();
+    EXPECT_EQ(e.path(), file());
+  }
+  holder.commit();
+  other.exec("INSERT INTO t VALUES(2)");
 }
 
 }  // namespace

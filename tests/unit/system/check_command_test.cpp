@@ -80,6 +80,11 @@ TEST_F(CheckCommand, MissingFileExitsTwo) {
             std::string::npos)
       << r.out;
   EXPECT_EQ(run("check").status, 2);
+  const Result directory = run("check " + dir_.string());
+  EXPECT_EQ(directory.status, 2) << directory.out;
+  EXPECT_NE(directory.out.find("psos check: cannot read " + dir_.string() + ": Is a directory"),
+            std::string::npos)
+      << directory.out;
 }
 
 TEST_F(CheckCommand, SecretsComeFromTheFileNextToTheDefinition) {
@@ -97,6 +102,10 @@ TEST_F(CheckCommand, SecretsComeFromTheFileNextToTheDefinition) {
   EXPECT_EQ(r.status, 0) << r.out;
   r = run("check " + file + " --secrets " + (dir_ / "other.json").string());
   EXPECT_EQ(r.status, 2) << r.out;
+  EXPECT_NE(r.out.find("psos check: cannot read the secrets file " +
+                       (dir_ / "other.json").string() + ": No such file or directory"),
+            std::string::npos)
+      << r.out;
   r = run("check " + file + " --node mian");
   EXPECT_EQ(r.status, 1) << r.out;
   EXPECT_NE(r.out.find(":3:3: nodes: no node \"mian\" in this definition; did you mean \"main\"?"),

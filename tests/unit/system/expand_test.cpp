@@ -138,7 +138,16 @@ TEST(Expand, SecretsFileIsAJsonObjectOfStrings) {
   Secrets::load(file, errors);
   ASSERT_EQ(errors.size(), 1u);
   EXPECT_EQ(errors[0].message, "string not closed: missing '\"'");
-  EXPECT_THROW(Secrets::load(dir / "missing.json", errors), std::runtime_error);
+  try {
+    Secrets::load(dir / "missing.json", errors);
+    ADD_FAILURE() << "a missing secrets file was read";
+  } catch (const UnreadableFile& e) {
+    // psos check and deploy tell this (exit 2) from problems inside the file (exit 1).
+    EXPECT_EQ(e.path(), (dir / "missing.json").string());
+    EXPECT_EQ(e.reason(), "No such file or directory");
+    EXPECT_EQ(std::string(e.what()),
+              "cannot read the secrets file " + e.path() + ": No such file or directory");
+  }
   fs::remove_all(dir);
   EXPECT_EQ(default_secrets_path("dir/gh.json"), fs::path("dir/gh.secrets.json"));
 }
