@@ -8,6 +8,9 @@ as the port accepts (raw MQTT 3.1.1 over a socket, so the subscriber adds little
 Node-RED: `node red.js --settings FILE --userDir DIR flows.json` headless (no editor, no HTTP
 server); ready = from spawn to its "Started flows" log line. Both: memory from /proc/PID/status
 and smaps_rollup after IDLE seconds of idling (the two timers ticking every second).
+`psos run` is two processes (runtime/process_supervisor.hpp): a small supervisor, the pid
+spawned, and the node it runs as its child, which holds the services. The row's memory is the
+node's; the supervisor's is beside it ("supervisor"), and the table adds the two.
 
 usage: runtime_startup.py --psos PSOS --node-red RED_JS --starts N --idle SECONDS --logs DIR
 """
@@ -153,6 +156,25 @@ def memory_kib(pid):
     return values
 
 
+def child_pid(pid, deadline):
+    """The one child process of `pid` (psos run's node), waiting until `deadline` for it."""
+    while True:
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    # pid (comm) state ppid ...: comm may hold spaces, so split after its ')'.
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            if ppid == pid:
+                return int(entry)
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"psos run (pid {pid}) has no node process")
+        time.sleep(0.05)
+
+
 def stop(process):
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)
@@ -178,7 +200,8 @@ def start_psos(psos, work, logs, index, idle):
             wait_for_state(port, "psos/startup/n/$state", start + 10)
             ready = time.monotonic() - start
             time.sleep(idle)
-            memory = memory_kib(process.pid)
+            memory = memory_kib(child_pid(process.pid, time.monotonic() + 5))
+            memory["supervisor"] = memory_kib(process.pid)
         finally:
             stop(process)
     return ready, memory
@@ -247,10 +270,18 @@ def main():
                                hwm_kib=memory.get("VmHWM"), anon_kib=memory.get("RssAnon"),
                                file_kib=memory.get("RssFile"), pss_kib=memory.get("Pss"),
                                threads=memory.get("Threads"))
+                    if "supervisor" in memory:
+                        sup = memory["supervisor"]
+                        row["supervisor"] = dict(
+                            rss_kib=sup.get("VmRSS"), hwm_kib=sup.get("VmHWM"),
+                            anon_kib=sup.get("RssAnon"), file_kib=sup.get("RssFile"),
+                            pss_kib=sup.get("Pss"), threads=sup.get("Threads"))
                     print(f"   {system:<8} start {index + 1}/{args.starts}: ready in "
                           f"{ready * 1000:7.1f} ms, RSS {memory.get('VmRSS', 0) / 1024:6.1f} MB "
                           f"(peak {memory.get('VmHWM', 0) / 1024:.1f} MB, anonymous "
-                          f"{memory.get('RssAnon', 0) / 1024:.1f} MB)", file=sys.stderr)
+                          f"{memory.get('RssAnon', 0) / 1024:.1f} MB)"
+                          + (f"; its supervisor {memory['supervisor'].get('VmRSS', 0) / 1024:.1f} MB"
+                             if "supervisor" in memory else ""), file=sys.stderr)
                 except (OSError, RuntimeError, TimeoutError, ConnectionError) as e:
                     row["error"] = str(e)
                     print(f"   {system:<8} start {index + 1}/{args.starts}: ERROR {e}",
