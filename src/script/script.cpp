@@ -635,6 +635,9 @@ Sandbox::Sandbox(ScriptOptions options) : state_(std::make_unique<State>()) {
   state_->L = lua_newstate(&State::allocate, state_.get());
   if (state_->L == nullptr)
     throw ScriptError(ScriptError::Code::Memory, "cannot start Lua: out of memory");
+  // Generational collection: code run per message makes short-lived tables and strings (msg, the
+  // message it returns), which the incremental collector kept re-marking with everything else.
+  lua_gc(state_->L, LUA_GCGEN, 0, 0);
   Entry entry(*state_);
   State& state = *state_;
   auto body = [&state](lua_State*) {
