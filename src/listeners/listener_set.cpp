@@ -41,16 +41,18 @@ asio::awaitable<void> accept_loop(std::shared_ptr<net::Listener> listener, route
 
 ListenerSet::ListenerSet(asio::any_io_executor executor, router::Router& router,
                          ConnectionOptions options)
-    : executor_(std::move(executor)),
-      router_(router),
-      options_(options),
-      blocking_(std::make_unique<asio::thread_pool>(2)) {
-  if (!options_.blocking) options_.blocking = blocking_->get_executor();
+    : executor_(std::move(executor)), router_(router), options_(options) {
+  // Threads only where there are passwords to hash (the router's options are fixed for its
+  // life): a node or broker without a password file runs on its one thread.
+  if (!options_.blocking && router_.options().passwords) {
+    blocking_ = std::make_unique<asio::thread_pool>(2);
+    options_.blocking = blocking_->get_executor();
+  }
 }
 
 ListenerSet::~ListenerSet() {
   stop();
-  blocking_->join();
+  if (blocking_) blocking_->join();
 }
 
 std::string ListenerSet::add(const net::Url& url, const net::TlsServerOptions& tls) {

@@ -41,7 +41,7 @@ class ListenerSet {
   router::Router& router_;
   ConnectionOptions options_;
   std::vector<std::shared_ptr<net::Listener>> listeners_;
-  std::unique_ptr<boost::asio::thread_pool> blocking_;  // password hashing
+  std::unique_ptr<boost::asio::thread_pool> blocking_;  // password hashing, if there are passwords
 };
 
 }  // namespace psos::listeners
