@@ -175,7 +175,11 @@ std::unique_ptr<Persistence> Persistence::open(const std::filesystem::path& dir,
   }
   std::unique_ptr<sqlite::Database> db;
   try {
-    db = std::make_unique<sqlite::Database>((dir / "psos.db").string());
+    // Used by one thread at a time: the router's thread before the writer starts and while it
+    // is idle (a small transaction written at once), the writer thread in between; each
+    // hand-over goes through the writer's mutex or a completion posted to the router's thread.
+    db = std::make_unique<sqlite::Database>((dir / "psos.db").string(),
+                                            sqlite::Threads::one_at_a_time);
     db->exec(kSchema);
   } catch (const sqlite::Error& e) {
     error =

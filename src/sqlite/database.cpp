@@ -4,6 +4,7 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <mutex>
 #include <utility>
 
 namespace psos::sqlite {
@@ -117,8 +118,14 @@ std::string_view Statement::blob(int column) const noexcept {
 
 // ---- Database
 
-Database::Database(std::string path) : path_(std::move(path)) {
-  if (sqlite3_open(path_.c_str(), &db_) != SQLITE_OK) {
+Database::Database(std::string path, Threads threads) : path_(std::move(path)) {
+  // Before SQLite's first use in the process (later it is refused, harmlessly): no allocation
+  // statistics, which nothing reads and which take a global mutex on every allocation.
+  static std::once_flag configured;
+  std::call_once(configured, [] { sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); });
+  const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                    (threads == Threads::one_at_a_time ? SQLITE_OPEN_NOMUTEX : 0);
+  if (sqlite3_open_v2(path_.c_str(), &db_, flags, nullptr) != SQLITE_OK) {
     const std::string why = db_ != nullptr ? sqlite3_errmsg(db_) : "out of memory";
     sqlite3_close(db_);
     db_ = nullptr;
