@@ -40,8 +40,12 @@ CREATE TABLE IF NOT EXISTS wills(client_id TEXT PRIMARY KEY, packet BLOB NOT NUL
 )";
 
 // Columns added after the first release, on a store made by it ("duplicate column" otherwise).
+// A queue row holds its message itself (packet, expires_at; message_id 0) when no other queue
+// holds it; rows of older stores all refer to `messages`.
 constexpr const char* kAddedColumns[] = {
     "ALTER TABLE retained ADD COLUMN local INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE queue ADD COLUMN packet BLOB",
+    "ALTER TABLE queue ADD COLUMN expires_at INTEGER",
 };
 
 std::int64_t wall_now() {
@@ -123,8 +127,8 @@ struct Persistence::Op {
     EraseSubscription,  // key, text
     PutMessage,         // a = id, message
     EraseMessage,       // a = id
-    PutQueued,          // key, a = seq, b = message id, c = packet id, d = stage, message (qos,
-                        // retain in options.qos / has_text), ids
+    PutQueued,          // key, a = seq, b = message id (0: the message is in the row: message),
+                        // c = packet id, d = stage, qos in options.qos, retain in has_text, ids
     UpdateQueued,       // key, a = seq, c = packet id, d = stage
     UpdateStage,        // key, c = packet id, d = stage
     EraseQueued,        // key, a = seq
@@ -134,7 +138,6 @@ struct Persistence::Op {
     EraseWill,          // key
   };
   Kind kind = PutRetained;
-  bool skip = false;  // merged into another change of the same transaction
   bool has_text = false;
   std::string key;
   std::string text;
@@ -212,7 +215,9 @@ Persistence::Persistence(std::unique_ptr<sqlite::Database> db)
       d.prepare("DELETE FROM subscriptions WHERE client_id = ?1 AND filter = ?2");
   w.put_message = d.prepare("INSERT OR REPLACE INTO messages VALUES(?1, ?2, ?3)");
   w.erase_message = d.prepare("DELETE FROM messages WHERE id = ?1");
-  w.put_queued = d.prepare("INSERT OR REPLACE INTO queue VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+  w.put_queued = d.prepare(
+      "INSERT OR REPLACE INTO queue(client_id, seq, message_id, qos, retain, subscription_ids, "
+      "packet_id, stage, packet, expires_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
   w.update_queued =
       d.prepare("UPDATE queue SET packet_id = ?3, stage = ?4 WHERE client_id = ?1 AND seq = ?2");
   w.update_stage = d.prepare("UPDATE queue SET stage = ?3 WHERE client_id = ?1 AND packet_id = ?2");
@@ -267,6 +272,7 @@ std::uint64_t Persistence::commit() {
       // connection is free.
       write(pending_);
       pending_.clear();
+      ++batches_;
       durable_ = ++handed_;
       if (done_) done_(durable_);
       return 0;
@@ -316,6 +322,7 @@ void Persistence::hand_over() {
     }
   }
   pending_.clear();
+  ++batches_;
   writer_busy_ = true;
   w.cv.notify_all();
 }
@@ -343,7 +350,6 @@ void Persistence::write(std::vector<Op>& ops) {
   try {
     sqlite::Transaction transaction(*db_);
     for (const Op& op : ops) {
-      if (op.skip) continue;
       try {
         execute(op);
       } catch (const sqlite::Error& e) {
@@ -415,8 +421,12 @@ void Persistence::execute(const Op& op) {
           .bind(5, std::int64_t{op.has_text})
           .bind_blob(6, encode_ids(op.ids))
           .bind(7, op.c)
-          .bind(8, op.d)
-          .run();
+          .bind(8, op.d);
+      if (op.b == 0) {
+        w.put_queued.bind_blob(9, encode_message(*op.message, w.packet))
+            .bind(10, expires_at(*op.message));
+      }  // NULL otherwise (bindings are cleared after each run)
+      w.put_queued.run();
       break;
     case Op::UpdateQueued:
       w.update_queued.bind_text(1, op.key).bind(2, op.a).bind(3, op.c).bind(4, op.d).run();
@@ -516,24 +526,45 @@ void Persistence::erase_subscription(std::string_view client_id, std::string_vie
   op.text = filter;
 }
 
-std::int64_t Persistence::message_id(const MessagePtr& message) {
-  auto [it, inserted] = messages_.try_emplace(message.get(), StoredMessage{0, 0, nullptr});
-  ++it->second.references;
-  if (inserted) {
-    it->second.id = next_message_id_++;
-    it->second.keep = message;
-    Op& op = record(Op::PutMessage);
-    op.a = it->second.id;
-    op.message = message;
-  }
-  return it->second.id;
-}
-
 namespace {
 // How far back a change looks for the one it can merge into: the router records a queued
 // message and its sending next to each other (one per subscriber of a fan-out between them).
 constexpr std::size_t kMergeWindow = 8;
+// A message this small (topic and payload) is written into its queue row while that is the only
+// one holding it: one change to store it and one to remove it, not two of each. A larger one
+// always gets a row of its own, so that an UPDATE of its queue row does not rewrite it.
+constexpr std::size_t kInlineBytes = 1024;
 }  // namespace
+
+std::int64_t Persistence::message_id(const MessagePtr& message) {
+  auto [it, inserted] = messages_.try_emplace(message.get(), StoredMessage{});
+  StoredMessage& stored = it->second;
+  ++stored.references;
+  if (inserted) {
+    stored.keep = message;
+    if (message->topic.size() + message->payload.size() <= kInlineBytes) {
+      // In the queue row about to be recorded, unless another queue takes the message before
+      // this transaction is handed over.
+      stored.inline_row = pending_.size();
+      stored.batch = batches_;
+      return 0;
+    }
+  } else if (stored.id == 0 && stored.batch == batches_) {
+    // A second queue takes it (a fan-out) while the first row is still to be written: both refer
+    // to one stored copy instead.
+    pending_[stored.inline_row].b = next_message_id_;
+    pending_[stored.inline_row].message.reset();
+  } else {
+    // Stored already, or in rows already handed over (this one holds it too: `references`
+    // counts every row, so a shared copy made later outlives them all).
+    return stored.id;
+  }
+  stored.id = next_message_id_++;
+  Op& op = record(Op::PutMessage);
+  op.a = stored.id;
+  op.message = message;
+  return stored.id;
+}
 
 void Persistence::put_queued(std::string_view client_id, std::uint64_t seq,
                              const MessagePtr& message, mqtt::QoS qos, bool retain,
@@ -543,6 +574,7 @@ void Persistence::put_queued(std::string_view client_id, std::uint64_t seq,
   op.key = client_id;
   op.a = static_cast<std::int64_t>(seq);
   op.b = id;
+  if (id == 0) op.message = message;
   op.options.qos = qos;
   op.has_text = retain;
   op.ids = ids;
@@ -553,8 +585,7 @@ void Persistence::update_queued(std::string_view client_id, std::uint64_t seq,
   const auto s = static_cast<std::int64_t>(seq);
   for (std::size_t i = pending_.size(), n = 0; i > 0 && n < kMergeWindow; --i, ++n) {
     Op& earlier = pending_[i - 1];
-    if (earlier.kind == Op::PutQueued && !earlier.skip && earlier.a == s &&
-        earlier.key == client_id) {
+    if (earlier.kind == Op::PutQueued && earlier.a == s && earlier.key == client_id) {
       earlier.c = packet_id;
       earlier.d = static_cast<std::uint8_t>(stage);
       ++merged_;
@@ -588,7 +619,7 @@ void Persistence::release(const MessagePtr& message) {
   const auto it = messages_.find(message.get());
   if (it == messages_.end()) return;
   if (--it->second.references == 0) {
-    record(Op::EraseMessage).a = it->second.id;
+    if (it->second.id != 0) record(Op::EraseMessage).a = it->second.id;  // else in its rows
     messages_.erase(it);
   }
 }
@@ -665,23 +696,30 @@ StoredState Persistence::load() {
   }
 
   s = d.prepare(
-      "SELECT client_id, seq, message_id, qos, retain, subscription_ids, packet_id, stage "
-      "FROM queue ORDER BY client_id, seq");
+      "SELECT client_id, seq, message_id, qos, retain, subscription_ids, packet_id, stage, "
+      "packet, expires_at FROM queue ORDER BY client_id, seq");
   while (s.step()) {
     const auto it = index.find(std::string(s.text(0)));
-    const auto m = by_id.find(s.integer(2));
-    if (it == index.end() || m == by_id.end() || !m->second) continue;  // expired meanwhile
+    if (it == index.end()) continue;
     StoredDelivery q;
+    if (s.is_null(8)) {
+      const auto m = by_id.find(s.integer(2));
+      if (m != by_id.end()) q.message = m->second;
+    } else {
+      q.message = decode_message(s.blob(8), s.optional_integer(9));  // the row's own
+    }
+    if (!q.message) continue;  // expired meanwhile
     q.seq = static_cast<std::uint64_t>(s.integer(1));
-    q.message = m->second;
     q.qos = static_cast<mqtt::QoS>(s.integer(3) & 3);
     q.retain = s.integer(4) != 0;
     q.subscription_ids = decode_ids(s.blob(5));
     q.packet_id = static_cast<std::uint16_t>(s.integer(6));
     q.stage = static_cast<mqtt::OutboundStage>(s.integer(7) % 3);
-    auto [entry, inserted] =
-        messages_.try_emplace(q.message.get(), StoredMessage{m->first, 0, q.message});
-    ++entry->second.references;
+    if (s.is_null(8)) {
+      auto [entry, inserted] =
+          messages_.try_emplace(q.message.get(), StoredMessage{s.integer(2), 0, q.message});
+      ++entry->second.references;
+    }
     contents.sessions[it->second].queue.push_back(std::move(q));
   }
 
