@@ -93,8 +93,8 @@ MessagePtr decode_message(std::string_view packet, std::optional<std::int64_t> e
   return m;
 }
 
-std::string encode_ids(const std::vector<std::uint32_t>& ids) {
-  std::string out;
+std::string_view encode_ids(const std::vector<std::uint32_t>& ids, std::string& out) {
+  out.clear();
   for (std::uint32_t id : ids) {
     for (int shift = 24; shift >= 0; shift -= 8)
       out.push_back(static_cast<char>(id >> shift));
@@ -131,7 +131,7 @@ struct Persistence::Op {
                         // c = packet id, d = stage, qos in options.qos, retain in has_text, ids
     UpdateQueued,       // key, a = seq, c = packet id, d = stage
     UpdateStage,        // key, c = packet id, d = stage
-    EraseQueued,        // key, a = seq
+    EraseQueued,        // key, a = first seq, b = last seq (a run of acknowledged messages)
     PutInbound,         // key, c = packet id
     EraseInbound,       // key, c = packet id
     PutWill,            // key, message, a = delay
@@ -161,9 +161,10 @@ struct Persistence::Writer {
   // Statements, used by the writer thread only once it runs.
   sqlite::Statement put_retained, erase_retained, put_session, put_subscription, erase_subscription,
       put_message, erase_message, put_queued, update_queued, update_stage, erase_queued,
-      put_inbound, erase_inbound, put_will;
+      erase_queued_run, put_inbound, erase_inbound, put_will;
   sqlite::Statement erase_session[5];  // the session, then what belongs to it, its will last
   std::string packet;                  // a message being encoded
+  std::string ids;                     // subscription identifiers being encoded
   // Lets callbacks posted to the router's thread see that the store is gone.
   std::shared_ptr<Persistence*> self;
 };
@@ -222,6 +223,8 @@ Persistence::Persistence(std::unique_ptr<sqlite::Database> db)
       d.prepare("UPDATE queue SET packet_id = ?3, stage = ?4 WHERE client_id = ?1 AND seq = ?2");
   w.update_stage = d.prepare("UPDATE queue SET stage = ?3 WHERE client_id = ?1 AND packet_id = ?2");
   w.erase_queued = d.prepare("DELETE FROM queue WHERE client_id = ?1 AND seq = ?2");
+  w.erase_queued_run =
+      d.prepare("DELETE FROM queue WHERE client_id = ?1 AND seq BETWEEN ?2 AND ?3");
   w.put_inbound = d.prepare("INSERT OR IGNORE INTO inbound VALUES(?1, ?2)");
   w.erase_inbound = d.prepare("DELETE FROM inbound WHERE client_id = ?1 AND packet_id = ?2");
   w.self = std::make_shared<Persistence*>(this);
@@ -364,22 +367,24 @@ void Persistence::write(std::vector<Op>& ops) {
 }
 
 void Persistence::execute(const Op& op) {
+  // Text and blobs are bound without a copy: op, w.packet and w.ids outlive each run().
+  constexpr auto kept = sqlite::Lifetime::until_run;
   Writer& w = *writer_;
   switch (op.kind) {
     case Op::PutRetained:
-      w.put_retained.bind_text(1, op.message->topic)
-          .bind_blob(2, encode_message(*op.message, w.packet))
+      w.put_retained.bind_text(1, op.message->topic, kept)
+          .bind_blob(2, encode_message(*op.message, w.packet), kept)
           .bind(3, expires_at(*op.message))
           .bind(4, std::int64_t{op.message->local})
           .run();
       break;
     case Op::EraseRetained:
-      w.erase_retained.bind_text(1, op.key).run();
+      w.erase_retained.bind_text(1, op.key, kept).run();
       break;
     case Op::PutSession:
-      w.put_session.bind_text(1, op.key);
+      w.put_session.bind_text(1, op.key, kept);
       if (op.has_text) {
-        w.put_session.bind_text(2, op.text);
+        w.put_session.bind_text(2, op.text, kept);
       } else {
         w.put_session.bind_null(2);
       }
@@ -387,12 +392,12 @@ void Persistence::execute(const Op& op) {
       break;
     case Op::EraseSession:
       for (sqlite::Statement& s : w.erase_session)
-        s.bind_text(1, op.key).run();
+        s.bind_text(1, op.key, kept).run();
       break;
     case Op::PutSubscription: {
       const mqtt::SubscriptionOptions& o = op.options;
-      w.put_subscription.bind_text(1, op.key)
-          .bind_text(2, op.text)
+      w.put_subscription.bind_text(1, op.key, kept)
+          .bind_text(2, op.text, kept)
           .bind(3, std::int64_t{static_cast<std::uint8_t>(o.qos)})
           .bind(4, std::int64_t{o.no_local})
           .bind(5, std::int64_t{o.retain_as_published})
@@ -402,11 +407,11 @@ void Persistence::execute(const Op& op) {
       break;
     }
     case Op::EraseSubscription:
-      w.erase_subscription.bind_text(1, op.key).bind_text(2, op.text).run();
+      w.erase_subscription.bind_text(1, op.key, kept).bind_text(2, op.text, kept).run();
       break;
     case Op::PutMessage:
       w.put_message.bind(1, op.a)
-          .bind_blob(2, encode_message(*op.message, w.packet))
+          .bind_blob(2, encode_message(*op.message, w.packet), kept)
           .bind(3, expires_at(*op.message))
           .run();
       break;
@@ -414,44 +419,48 @@ void Persistence::execute(const Op& op) {
       w.erase_message.bind(1, op.a).run();
       break;
     case Op::PutQueued:
-      w.put_queued.bind_text(1, op.key)
+      w.put_queued.bind_text(1, op.key, kept)
           .bind(2, op.a)
           .bind(3, op.b)
           .bind(4, std::int64_t{static_cast<std::uint8_t>(op.options.qos)})
           .bind(5, std::int64_t{op.has_text})
-          .bind_blob(6, encode_ids(op.ids))
+          .bind_blob(6, encode_ids(op.ids, w.ids), kept)
           .bind(7, op.c)
           .bind(8, op.d);
       if (op.b == 0) {
-        w.put_queued.bind_blob(9, encode_message(*op.message, w.packet))
+        w.put_queued.bind_blob(9, encode_message(*op.message, w.packet), kept)
             .bind(10, expires_at(*op.message));
       }  // NULL otherwise (bindings are cleared after each run)
       w.put_queued.run();
       break;
     case Op::UpdateQueued:
-      w.update_queued.bind_text(1, op.key).bind(2, op.a).bind(3, op.c).bind(4, op.d).run();
+      w.update_queued.bind_text(1, op.key, kept).bind(2, op.a).bind(3, op.c).bind(4, op.d).run();
       break;
     case Op::UpdateStage:
-      w.update_stage.bind_text(1, op.key).bind(2, op.c).bind(3, op.d).run();
+      w.update_stage.bind_text(1, op.key, kept).bind(2, op.c).bind(3, op.d).run();
       break;
     case Op::EraseQueued:
-      w.erase_queued.bind_text(1, op.key).bind(2, op.a).run();
+      if (op.b == op.a) {
+        w.erase_queued.bind_text(1, op.key, kept).bind(2, op.a).run();
+      } else {
+        w.erase_queued_run.bind_text(1, op.key, kept).bind(2, op.a).bind(3, op.b).run();
+      }
       break;
     case Op::PutInbound:
-      w.put_inbound.bind_text(1, op.key).bind(2, op.c).run();
+      w.put_inbound.bind_text(1, op.key, kept).bind(2, op.c).run();
       break;
     case Op::PutWill:
-      w.put_will.bind_text(1, op.key)
-          .bind_blob(2, encode_message(*op.message, w.packet))
+      w.put_will.bind_text(1, op.key, kept)
+          .bind_blob(2, encode_message(*op.message, w.packet), kept)
           .bind(3, expires_at(*op.message))
           .bind(4, op.a)
           .run();
       break;
     case Op::EraseWill:
-      w.erase_session[4].bind_text(1, op.key).run();
+      w.erase_session[4].bind_text(1, op.key, kept).run();
       break;
     case Op::EraseInbound:
-      w.erase_inbound.bind_text(1, op.key).bind(2, op.c).run();
+      w.erase_inbound.bind_text(1, op.key, kept).bind(2, op.c).run();
       break;
   }
 }
@@ -528,7 +537,8 @@ void Persistence::erase_subscription(std::string_view client_id, std::string_vie
 
 namespace {
 // How far back a change looks for the one it can merge into: the router records a queued
-// message and its sending next to each other (one per subscriber of a fan-out between them).
+// message and its sending next to each other (one per subscriber of a fan-out between them),
+// and the removals of acknowledged messages with, at most, the sending of the next between them.
 constexpr std::size_t kMergeWindow = 8;
 // A message this small (topic and payload) is written into its queue row while that is the only
 // one holding it: one change to store it and one to remove it, not two of each. A larger one
@@ -609,9 +619,27 @@ void Persistence::update_stage(std::string_view client_id, std::uint16_t packet_
 
 void Persistence::erase_queued(std::string_view client_id, std::uint64_t seq,
                                const MessagePtr& message) {
-  Op& op = record(Op::EraseQueued);
-  op.key = client_id;
-  op.a = static_cast<std::int64_t>(seq);
+  // A receiver acknowledges in order, mostly: the removal of the row after the last one removed
+  // extends that removal (one DELETE of a run of rows, not one per row), unless a change in
+  // between queued the same row again.
+  const auto s = static_cast<std::int64_t>(seq);
+  bool extended = false;
+  for (std::size_t i = pending_.size(), n = 0; i > 0 && n < kMergeWindow; --i, ++n) {
+    Op& earlier = pending_[i - 1];
+    if (earlier.kind == Op::PutQueued && earlier.a == s && earlier.key == client_id) break;
+    if (earlier.kind == Op::EraseQueued && earlier.b + 1 == s && earlier.key == client_id) {
+      earlier.b = s;
+      ++merged_;
+      extended = true;
+      break;
+    }
+  }
+  if (!extended) {
+    Op& op = record(Op::EraseQueued);
+    op.key = client_id;
+    op.a = s;
+    op.b = s;
+  }
   release(message);
 }
 

@@ -93,8 +93,9 @@ class Persistence {
   // The owner of `done` is going away: no more calls to it (posted completions included).
   void stop_notifying() { done_ = nullptr; }
   std::uint64_t commits() const noexcept { return durable_; }
-  // Statements written and statements saved by merging a change into an earlier one of the
-  // same transaction (a queued message sent before it was written is written as sent).
+  // Statements saved by merging a change into an earlier one of the same transaction (a queued
+  // message sent before it was written is written as sent; consecutive removals from one queue
+  // are one DELETE).
   std::uint64_t merged() const noexcept { return merged_; }
 
  private:

@@ -52,15 +52,21 @@ Statement& Statement::bind_null(int index) {
   return *this;
 }
 
-Statement& Statement::bind_text(int index, std::string_view value) {
+namespace {
+sqlite3_destructor_type destructor(Lifetime lifetime) {
+  return lifetime == Lifetime::copied ? SQLITE_TRANSIENT : SQLITE_STATIC;
+}
+}  // namespace
+
+Statement& Statement::bind_text(int index, std::string_view value, Lifetime lifetime) {
   sqlite3_bind_text(statement_, index, value.data(), static_cast<int>(value.size()),
-                    SQLITE_TRANSIENT);
+                    destructor(lifetime));
   return *this;
 }
 
-Statement& Statement::bind_blob(int index, std::string_view value) {
+Statement& Statement::bind_blob(int index, std::string_view value, Lifetime lifetime) {
   sqlite3_bind_blob(statement_, index, value.data(), static_cast<int>(value.size()),
-                    SQLITE_TRANSIENT);
+                    destructor(lifetime));
   return *this;
 }
 

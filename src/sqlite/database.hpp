@@ -24,8 +24,12 @@ class Error : public std::runtime_error {
 
 class Database;
 
+// How long bound text or a blob stays valid: copied when bound (the view need not outlive the
+// call), or until the statement has run (run() and reset() unbind it; no copy, no allocation).
+enum class Lifetime { copied, until_run };
+
 // A prepared statement, finalized when destroyed. Parameters are numbered from 1, result
-// columns from 0; text and blobs are copied when bound, so the views need not outlive the call.
+// columns from 0.
 class Statement {
  public:
   Statement() = default;
@@ -38,8 +42,8 @@ class Statement {
   Statement& bind(int index, std::int64_t value);
   Statement& bind(int index, std::optional<std::int64_t> value);  // NULL when empty
   Statement& bind_null(int index);
-  Statement& bind_text(int index, std::string_view value);
-  Statement& bind_blob(int index, std::string_view value);
+  Statement& bind_text(int index, std::string_view value, Lifetime lifetime = Lifetime::copied);
+  Statement& bind_blob(int index, std::string_view value, Lifetime lifetime = Lifetime::copied);
 
   // One step: true when a row is ready to read, false when the statement is done. Throws Error
   // (and resets the statement).

@@ -12,6 +12,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <filesystem>
+#include <map>
 #include <random>
 
 #include "mqtt/codec.hpp"
@@ -241,6 +242,50 @@ TEST_F(PersistenceTest, AMessageForOneQueueIsStoredInItsRowAndRestored) {
   }
   EXPECT_EQ(count("SELECT COUNT(*) FROM queue"), 0);
   EXPECT_EQ(count("SELECT COUNT(*) FROM messages"), 0);
+}
+
+// Removals of consecutive rows of one queue, with the sending of the next message between them,
+// are one DELETE; a row queued again in between is not removed by an earlier one's merge.
+TEST_F(PersistenceTest, ConsecutiveRemovalsFromOneQueueMerge) {
+  std::vector<MessagePtr> m;
+  for (int i = 0; i < 8; ++i)
+    m.push_back(message("t", "m" + std::to_string(i)));
+  {
+    auto store = open();
+    (void)store->load();
+    for (const char* c : {"c1", "c2"})
+      store->put_session(c, std::nullopt, mqtt::Version::v5, 60, 0);
+    for (std::uint64_t seq = 1; seq <= 6; ++seq) {
+      store->put_queued("c1", seq, m[seq], mqtt::QoS::AtLeastOnce, false, {});
+      store->put_queued("c2", seq, m[seq], mqtt::QoS::AtLeastOnce, false, {});
+    }
+    store->sync();
+    const std::uint64_t before = store->merged();
+    store->erase_queued("c1", 1, m[1]);
+    store->update_queued("c1", 4, 4, mqtt::OutboundStage::AwaitingPuback);
+    store->erase_queued("c2", 1, m[1]);
+    store->erase_queued("c1", 2, m[2]);  // merges with c1's 1 (two changes between)
+    store->erase_queued("c1", 3, m[3]);
+    store->erase_queued("c2", 3, m[3]);  // not after c2's 1: a DELETE of its own
+    EXPECT_EQ(store->merged() - before, 2u);
+    store->sync();
+    // Removed, then queued again in the same transaction: the next removal does not merge
+    // into the first (it would run before the row is written again).
+    store->erase_queued("c2", 4, m[4]);
+    store->put_queued("c2", 5, m[7], mqtt::QoS::AtLeastOnce, false, {});
+    store->erase_queued("c2", 5, m[5]);
+    EXPECT_EQ(store->merged() - before, 2u);
+  }
+  EXPECT_EQ(count("SELECT COUNT(*) FROM messages"), 4);  // m2, m4, m5, m6: still queued
+  auto store = open();
+  const StoredState contents = store->load();
+  std::map<std::string, std::vector<std::uint64_t>> left;
+  for (const auto& s : contents.sessions) {
+    for (const auto& q : s.queue)
+      left[s.client_id].push_back(q.seq);
+  }
+  EXPECT_EQ(left["c1"], (std::vector<std::uint64_t>{4, 5, 6}));
+  EXPECT_EQ(left["c2"], (std::vector<std::uint64_t>{2, 6}));
 }
 
 TEST_F(PersistenceTest, AFanOutInOneTransactionSharesOneStoredCopy) {
