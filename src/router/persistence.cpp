@@ -40,8 +40,12 @@ CREATE TABLE IF NOT EXISTS wills(client_id TEXT PRIMARY KEY, packet BLOB NOT NUL
 )";
 
 // Columns added after the first release, on a store made by it ("duplicate column" otherwise).
+// A queue row holds its message itself (packet, expires_at; message_id 0) when no other queue
+// holds it; rows of older stores all refer to `messages`.
 constexpr const char* kAddedColumns[] = {
     "ALTER TABLE retained ADD COLUMN local INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE queue ADD COLUMN packet BLOB",
+    "ALTER TABLE queue ADD COLUMN expires_at INTEGER",
 };
 
 std::int64_t wall_now() {
@@ -89,8 +93,8 @@ MessagePtr decode_message(std::string_view packet, std::optional<std::int64_t> e
   return m;
 }
 
-std::string encode_ids(const std::vector<std::uint32_t>& ids) {
-  std::string out;
+std::string_view encode_ids(const std::vector<std::uint32_t>& ids, std::string& out) {
+  out.clear();
   for (std::uint32_t id : ids) {
     for (int shift = 24; shift >= 0; shift -= 8)
       out.push_back(static_cast<char>(id >> shift));
@@ -123,18 +127,17 @@ struct Persistence::Op {
     EraseSubscription,  // key, text
     PutMessage,         // a = id, message
     EraseMessage,       // a = id
-    PutQueued,          // key, a = seq, b = message id, c = packet id, d = stage, message (qos,
-                        // retain in options.qos / has_text), ids
+    PutQueued,          // key, a = seq, b = message id (0: the message is in the row: message),
+                        // c = packet id, d = stage, qos in options.qos, retain in has_text, ids
     UpdateQueued,       // key, a = seq, c = packet id, d = stage
     UpdateStage,        // key, c = packet id, d = stage
-    EraseQueued,        // key, a = seq
+    EraseQueued,        // key, a = first seq, b = last seq (a run of acknowledged messages)
     PutInbound,         // key, c = packet id
     EraseInbound,       // key, c = packet id
     PutWill,            // key, message, a = delay
     EraseWill,          // key
   };
   Kind kind = PutRetained;
-  bool skip = false;  // merged into another change of the same transaction
   bool has_text = false;
   std::string key;
   std::string text;
@@ -158,9 +161,10 @@ struct Persistence::Writer {
   // Statements, used by the writer thread only once it runs.
   sqlite::Statement put_retained, erase_retained, put_session, put_subscription, erase_subscription,
       put_message, erase_message, put_queued, update_queued, update_stage, erase_queued,
-      put_inbound, erase_inbound, put_will;
+      erase_queued_run, put_inbound, erase_inbound, put_will;
   sqlite::Statement erase_session[5];  // the session, then what belongs to it, its will last
   std::string packet;                  // a message being encoded
+  std::string ids;                     // subscription identifiers being encoded
   // Lets callbacks posted to the router's thread see that the store is gone.
   std::shared_ptr<Persistence*> self;
 };
@@ -175,7 +179,11 @@ std::unique_ptr<Persistence> Persistence::open(const std::filesystem::path& dir,
   }
   std::unique_ptr<sqlite::Database> db;
   try {
-    db = std::make_unique<sqlite::Database>((dir / "psos.db").string());
+    // Used by one thread at a time: the router's thread before the writer starts and while it
+    // is idle (a small transaction written at once), the writer thread in between; each
+    // hand-over goes through the writer's mutex or a completion posted to the router's thread.
+    db = std::make_unique<sqlite::Database>((dir / "psos.db").string(),
+                                            sqlite::Threads::one_at_a_time);
     db->exec(kSchema);
   } catch (const sqlite::Error& e) {
     error =
@@ -208,11 +216,15 @@ Persistence::Persistence(std::unique_ptr<sqlite::Database> db)
       d.prepare("DELETE FROM subscriptions WHERE client_id = ?1 AND filter = ?2");
   w.put_message = d.prepare("INSERT OR REPLACE INTO messages VALUES(?1, ?2, ?3)");
   w.erase_message = d.prepare("DELETE FROM messages WHERE id = ?1");
-  w.put_queued = d.prepare("INSERT OR REPLACE INTO queue VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+  w.put_queued = d.prepare(
+      "INSERT OR REPLACE INTO queue(client_id, seq, message_id, qos, retain, subscription_ids, "
+      "packet_id, stage, packet, expires_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
   w.update_queued =
       d.prepare("UPDATE queue SET packet_id = ?3, stage = ?4 WHERE client_id = ?1 AND seq = ?2");
   w.update_stage = d.prepare("UPDATE queue SET stage = ?3 WHERE client_id = ?1 AND packet_id = ?2");
   w.erase_queued = d.prepare("DELETE FROM queue WHERE client_id = ?1 AND seq = ?2");
+  w.erase_queued_run =
+      d.prepare("DELETE FROM queue WHERE client_id = ?1 AND seq BETWEEN ?2 AND ?3");
   w.put_inbound = d.prepare("INSERT OR IGNORE INTO inbound VALUES(?1, ?2)");
   w.erase_inbound = d.prepare("DELETE FROM inbound WHERE client_id = ?1 AND packet_id = ?2");
   w.self = std::make_shared<Persistence*>(this);
@@ -263,6 +275,7 @@ std::uint64_t Persistence::commit() {
       // connection is free.
       write(pending_);
       pending_.clear();
+      ++batches_;
       durable_ = ++handed_;
       if (done_) done_(durable_);
       return 0;
@@ -312,6 +325,7 @@ void Persistence::hand_over() {
     }
   }
   pending_.clear();
+  ++batches_;
   writer_busy_ = true;
   w.cv.notify_all();
 }
@@ -339,7 +353,6 @@ void Persistence::write(std::vector<Op>& ops) {
   try {
     sqlite::Transaction transaction(*db_);
     for (const Op& op : ops) {
-      if (op.skip) continue;
       try {
         execute(op);
       } catch (const sqlite::Error& e) {
@@ -354,22 +367,24 @@ void Persistence::write(std::vector<Op>& ops) {
 }
 
 void Persistence::execute(const Op& op) {
+  // Text and blobs are bound without a copy: op, w.packet and w.ids outlive each run().
+  constexpr auto kept = sqlite::Lifetime::until_run;
   Writer& w = *writer_;
   switch (op.kind) {
     case Op::PutRetained:
-      w.put_retained.bind_text(1, op.message->topic)
-          .bind_blob(2, encode_message(*op.message, w.packet))
+      w.put_retained.bind_text(1, op.message->topic, kept)
+          .bind_blob(2, encode_message(*op.message, w.packet), kept)
           .bind(3, expires_at(*op.message))
           .bind(4, std::int64_t{op.message->local})
           .run();
       break;
     case Op::EraseRetained:
-      w.erase_retained.bind_text(1, op.key).run();
+      w.erase_retained.bind_text(1, op.key, kept).run();
       break;
     case Op::PutSession:
-      w.put_session.bind_text(1, op.key);
+      w.put_session.bind_text(1, op.key, kept);
       if (op.has_text) {
-        w.put_session.bind_text(2, op.text);
+        w.put_session.bind_text(2, op.text, kept);
       } else {
         w.put_session.bind_null(2);
       }
@@ -377,12 +392,12 @@ void Persistence::execute(const Op& op) {
       break;
     case Op::EraseSession:
       for (sqlite::Statement& s : w.erase_session)
-        s.bind_text(1, op.key).run();
+        s.bind_text(1, op.key, kept).run();
       break;
     case Op::PutSubscription: {
       const mqtt::SubscriptionOptions& o = op.options;
-      w.put_subscription.bind_text(1, op.key)
-          .bind_text(2, op.text)
+      w.put_subscription.bind_text(1, op.key, kept)
+          .bind_text(2, op.text, kept)
           .bind(3, std::int64_t{static_cast<std::uint8_t>(o.qos)})
           .bind(4, std::int64_t{o.no_local})
           .bind(5, std::int64_t{o.retain_as_published})
@@ -392,11 +407,11 @@ void Persistence::execute(const Op& op) {
       break;
     }
     case Op::EraseSubscription:
-      w.erase_subscription.bind_text(1, op.key).bind_text(2, op.text).run();
+      w.erase_subscription.bind_text(1, op.key, kept).bind_text(2, op.text, kept).run();
       break;
     case Op::PutMessage:
       w.put_message.bind(1, op.a)
-          .bind_blob(2, encode_message(*op.message, w.packet))
+          .bind_blob(2, encode_message(*op.message, w.packet), kept)
           .bind(3, expires_at(*op.message))
           .run();
       break;
@@ -404,40 +419,48 @@ void Persistence::execute(const Op& op) {
       w.erase_message.bind(1, op.a).run();
       break;
     case Op::PutQueued:
-      w.put_queued.bind_text(1, op.key)
+      w.put_queued.bind_text(1, op.key, kept)
           .bind(2, op.a)
           .bind(3, op.b)
           .bind(4, std::int64_t{static_cast<std::uint8_t>(op.options.qos)})
           .bind(5, std::int64_t{op.has_text})
-          .bind_blob(6, encode_ids(op.ids))
+          .bind_blob(6, encode_ids(op.ids, w.ids), kept)
           .bind(7, op.c)
-          .bind(8, op.d)
-          .run();
+          .bind(8, op.d);
+      if (op.b == 0) {
+        w.put_queued.bind_blob(9, encode_message(*op.message, w.packet), kept)
+            .bind(10, expires_at(*op.message));
+      }  // NULL otherwise (bindings are cleared after each run)
+      w.put_queued.run();
       break;
     case Op::UpdateQueued:
-      w.update_queued.bind_text(1, op.key).bind(2, op.a).bind(3, op.c).bind(4, op.d).run();
+      w.update_queued.bind_text(1, op.key, kept).bind(2, op.a).bind(3, op.c).bind(4, op.d).run();
       break;
     case Op::UpdateStage:
-      w.update_stage.bind_text(1, op.key).bind(2, op.c).bind(3, op.d).run();
+      w.update_stage.bind_text(1, op.key, kept).bind(2, op.c).bind(3, op.d).run();
       break;
     case Op::EraseQueued:
-      w.erase_queued.bind_text(1, op.key).bind(2, op.a).run();
+      if (op.b == op.a) {
+        w.erase_queued.bind_text(1, op.key, kept).bind(2, op.a).run();
+      } else {
+        w.erase_queued_run.bind_text(1, op.key, kept).bind(2, op.a).bind(3, op.b).run();
+      }
       break;
     case Op::PutInbound:
-      w.put_inbound.bind_text(1, op.key).bind(2, op.c).run();
+      w.put_inbound.bind_text(1, op.key, kept).bind(2, op.c).run();
       break;
     case Op::PutWill:
-      w.put_will.bind_text(1, op.key)
-          .bind_blob(2, encode_message(*op.message, w.packet))
+      w.put_will.bind_text(1, op.key, kept)
+          .bind_blob(2, encode_message(*op.message, w.packet), kept)
           .bind(3, expires_at(*op.message))
           .bind(4, op.a)
           .run();
       break;
     case Op::EraseWill:
-      w.erase_session[4].bind_text(1, op.key).run();
+      w.erase_session[4].bind_text(1, op.key, kept).run();
       break;
     case Op::EraseInbound:
-      w.erase_inbound.bind_text(1, op.key).bind(2, op.c).run();
+      w.erase_inbound.bind_text(1, op.key, kept).bind(2, op.c).run();
       break;
   }
 }
@@ -512,24 +535,46 @@ void Persistence::erase_subscription(std::string_view client_id, std::string_vie
   op.text = filter;
 }
 
-std::int64_t Persistence::message_id(const MessagePtr& message) {
-  auto [it, inserted] = messages_.try_emplace(message.get(), StoredMessage{0, 0, nullptr});
-  ++it->second.references;
-  if (inserted) {
-    it->second.id = next_message_id_++;
-    it->second.keep = message;
-    Op& op = record(Op::PutMessage);
-    op.a = it->second.id;
-    op.message = message;
-  }
-  return it->second.id;
-}
-
 namespace {
 // How far back a change looks for the one it can merge into: the router records a queued
-// message and its sending next to each other (one per subscriber of a fan-out between them).
+// message and its sending next to each other (one per subscriber of a fan-out between them),
+// and the removals of acknowledged messages with, at most, the sending of the next between them.
 constexpr std::size_t kMergeWindow = 8;
+// A message this small (topic and payload) is written into its queue row while that is the only
+// one holding it: one change to store it and one to remove it, not two of each. A larger one
+// always gets a row of its own, so that an UPDATE of its queue row does not rewrite it.
+constexpr std::size_t kInlineBytes = 1024;
 }  // namespace
+
+std::int64_t Persistence::message_id(const MessagePtr& message) {
+  auto [it, inserted] = messages_.try_emplace(message.get(), StoredMessage{});
+  StoredMessage& stored = it->second;
+  ++stored.references;
+  if (inserted) {
+    stored.keep = message;
+    if (message->topic.size() + message->payload.size() <= kInlineBytes) {
+      // In the queue row about to be recorded, unless another queue takes the message before
+      // this transaction is handed over.
+      stored.inline_row = pending_.size();
+      stored.batch = batches_;
+      return 0;
+    }
+  } else if (stored.id == 0 && stored.batch == batches_) {
+    // A second queue takes it (a fan-out) while the first row is still to be written: both refer
+    // to one stored copy instead.
+    pending_[stored.inline_row].b = next_message_id_;
+    pending_[stored.inline_row].message.reset();
+  } else {
+    // Stored already, or in rows already handed over (this one holds it too: `references`
+    // counts every row, so a shared copy made later outlives them all).
+    return stored.id;
+  }
+  stored.id = next_message_id_++;
+  Op& op = record(Op::PutMessage);
+  op.a = stored.id;
+  op.message = message;
+  return stored.id;
+}
 
 void Persistence::put_queued(std::string_view client_id, std::uint64_t seq,
                              const MessagePtr& message, mqtt::QoS qos, bool retain,
@@ -539,6 +584,7 @@ void Persistence::put_queued(std::string_view client_id, std::uint64_t seq,
   op.key = client_id;
   op.a = static_cast<std::int64_t>(seq);
   op.b = id;
+  if (id == 0) op.message = message;
   op.options.qos = qos;
   op.has_text = retain;
   op.ids = ids;
@@ -549,8 +595,7 @@ void Persistence::update_queued(std::string_view client_id, std::uint64_t seq,
   const auto s = static_cast<std::int64_t>(seq);
   for (std::size_t i = pending_.size(), n = 0; i > 0 && n < kMergeWindow; --i, ++n) {
     Op& earlier = pending_[i - 1];
-    if (earlier.kind == Op::PutQueued && !earlier.skip && earlier.a == s &&
-        earlier.key == client_id) {
+    if (earlier.kind == Op::PutQueued && earlier.a == s && earlier.key == client_id) {
       earlier.c = packet_id;
       earlier.d = static_cast<std::uint8_t>(stage);
       ++merged_;
@@ -574,9 +619,27 @@ void Persistence::update_stage(std::string_view client_id, std::uint16_t packet_
 
 void Persistence::erase_queued(std::string_view client_id, std::uint64_t seq,
                                const MessagePtr& message) {
-  Op& op = record(Op::EraseQueued);
-  op.key = client_id;
-  op.a = static_cast<std::int64_t>(seq);
+  // A receiver acknowledges in order, mostly: the removal of the row after the last one removed
+  // extends that removal (one DELETE of a run of rows, not one per row), unless a change in
+  // between queued the same row again.
+  const auto s = static_cast<std::int64_t>(seq);
+  bool extended = false;
+  for (std::size_t i = pending_.size(), n = 0; i > 0 && n < kMergeWindow; --i, ++n) {
+    Op& earlier = pending_[i - 1];
+    if (earlier.kind == Op::PutQueued && earlier.a == s && earlier.key == client_id) break;
+    if (earlier.kind == Op::EraseQueued && earlier.b + 1 == s && earlier.key == client_id) {
+      earlier.b = s;
+      ++merged_;
+      extended = true;
+      break;
+    }
+  }
+  if (!extended) {
+    Op& op = record(Op::EraseQueued);
+    op.key = client_id;
+    op.a = s;
+    op.b = s;
+  }
   release(message);
 }
 
@@ -584,7 +647,7 @@ void Persistence::release(const MessagePtr& message) {
   const auto it = messages_.find(message.get());
   if (it == messages_.end()) return;
   if (--it->second.references == 0) {
-    record(Op::EraseMessage).a = it->second.id;
+    if (it->second.id != 0) record(Op::EraseMessage).a = it->second.id;  // else in its rows
     messages_.erase(it);
   }
 }
@@ -661,23 +724,30 @@ StoredState Persistence::load() {
   }
 
   s = d.prepare(
-      "SELECT client_id, seq, message_id, qos, retain, subscription_ids, packet_id, stage "
-      "FROM queue ORDER BY client_id, seq");
+      "SELECT client_id, seq, message_id, qos, retain, subscription_ids, packet_id, stage, "
+      "packet, expires_at FROM queue ORDER BY client_id, seq");
   while (s.step()) {
     const auto it = index.find(std::string(s.text(0)));
-    const auto m = by_id.find(s.integer(2));
-    if (it == index.end() || m == by_id.end() || !m->second) continue;  // expired meanwhile
+    if (it == index.end()) continue;
     StoredDelivery q;
+    if (s.is_null(8)) {
+      const auto m = by_id.find(s.integer(2));
+      if (m != by_id.end()) q.message = m->second;
+    } else {
+      q.message = decode_message(s.blob(8), s.optional_integer(9));  // the row's own
+    }
+    if (!q.message) continue;  // expired meanwhile
     q.seq = static_cast<std::uint64_t>(s.integer(1));
-    q.message = m->second;
     q.qos = static_cast<mqtt::QoS>(s.integer(3) & 3);
     q.retain = s.integer(4) != 0;
     q.subscription_ids = decode_ids(s.blob(5));
     q.packet_id = static_cast<std::uint16_t>(s.integer(6));
     q.stage = static_cast<mqtt::OutboundStage>(s.integer(7) % 3);
-    auto [entry, inserted] =
-        messages_.try_emplace(q.message.get(), StoredMessage{m->first, 0, q.message});
-    ++entry->second.references;
+    if (s.is_null(8)) {
+      auto [entry, inserted] =
+          messages_.try_emplace(q.message.get(), StoredMessage{s.integer(2), 0, q.message});
+      ++entry->second.references;
+    }
     contents.sessions[it->second].queue.push_back(std::move(q));
   }
 

@@ -56,8 +56,9 @@ class Persistence {
   void put_subscription(std::string_view client_id, std::string_view filter,
                         const mqtt::SubscriptionOptions& options);
   void erase_subscription(std::string_view client_id, std::string_view filter);
-  // A message queued for a session; one copy of the message is stored however many sessions
-  // it is queued for.
+  // A message queued for a session. A small one queued for one session is stored in its queue
+  // row; one queued for several in one transaction (a fan-out), or a large one, is stored once
+  // in a row of its own that the queue rows refer to.
   void put_queued(std::string_view client_id, std::uint64_t seq, const MessagePtr& message,
                   mqtt::QoS qos, bool retain, const std::vector<std::uint32_t>& subscription_ids);
   // The message was sent with `packet_id` (a flow started) ...
@@ -92,8 +93,9 @@ class Persistence {
   // The owner of `done` is going away: no more calls to it (posted completions included).
   void stop_notifying() { done_ = nullptr; }
   std::uint64_t commits() const noexcept { return durable_; }
-  // Statements written and statements saved by merging a change into an earlier one of the
-  // same transaction (a queued message sent before it was written is written as sent).
+  // Statements saved by merging a change into an earlier one of the same transaction (a queued
+  // message sent before it was written is written as sent; consecutive removals from one queue
+  // are one DELETE).
   std::uint64_t merged() const noexcept { return merged_; }
 
  private:
@@ -110,6 +112,7 @@ class Persistence {
   std::unique_ptr<sqlite::Database> db_;
   std::unique_ptr<Writer> writer_;  // after db_: its statements are finalized first
   std::vector<Op> pending_;
+  std::uint64_t batches_ = 1;  // how many times pending_ was emptied, plus one
   std::uint64_t handed_ = 0;   // the last transaction given to the writer
   std::uint64_t durable_ = 0;  // the last one it finished
   bool writer_busy_ = false;
@@ -117,10 +120,15 @@ class Persistence {
   std::function<void(std::function<void()>)> post_;
   std::function<void(std::uint64_t)> done_;
   std::int64_t next_message_id_ = 1;
+  // A message held by queue rows: in a row of `messages` (id), or in the rows themselves (id 0).
   struct StoredMessage {
-    std::int64_t id;
-    std::size_t references;
+    std::int64_t id = 0;
+    std::size_t references = 0;  // queue rows holding it, either way
     MessagePtr keep;  // so that no other message takes its address while it is a key here
+    // Its first row while that is still recorded, not handed over: pending_[inline_row] while
+    // batch == batches_.
+    std::size_t inline_row = 0;
+    std::uint64_t batch = 0;
   };
   std::unordered_map<const Message*, StoredMessage> messages_;
 };

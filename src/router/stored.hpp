@@ -45,7 +45,8 @@ struct EraseSubscription {
   std::string client_id;
   std::string filter;
 };
-// A message queued for a session; one copy of a message is stored however many queues hold it.
+// A message queued for a session (Persistence decides whether its row holds it or refers to a
+// copy that several rows share).
 struct PutQueued {
   std::string client_id;
   std::uint64_t seq = 0;

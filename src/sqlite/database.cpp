@@ -4,6 +4,7 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <mutex>
 #include <utility>
 
 namespace psos::sqlite {
@@ -51,15 +52,21 @@ Statement& Statement::bind_null(int index) {
   return *this;
 }
 
-Statement& Statement::bind_text(int index, std::string_view value) {
+namespace {
+sqlite3_destructor_type destructor(Lifetime lifetime) {
+  return lifetime == Lifetime::copied ? SQLITE_TRANSIENT : SQLITE_STATIC;
+}
+}  // namespace
+
+Statement& Statement::bind_text(int index, std::string_view value, Lifetime lifetime) {
   sqlite3_bind_text(statement_, index, value.data(), static_cast<int>(value.size()),
-                    SQLITE_TRANSIENT);
+                    destructor(lifetime));
   return *this;
 }
 
-Statement& Statement::bind_blob(int index, std::string_view value) {
+Statement& Statement::bind_blob(int index, std::string_view value, Lifetime lifetime) {
   sqlite3_bind_blob(statement_, index, value.data(), static_cast<int>(value.size()),
-                    SQLITE_TRANSIENT);
+                    destructor(lifetime));
   return *this;
 }
 
@@ -118,8 +125,14 @@ std::string_view Statement::blob(int column) const noexcept {
 
 // ---- Database
 
-Database::Database(std::string path) : path_(std::move(path)) {
-  if (const int rc = sqlite3_open(path_.c_str(), &db_); rc != SQLITE_OK) {
+Database::Database(std::string path, Threads threads) : path_(std::move(path)) {
+  // Before SQLite's first use in the process (later it is refused, harmlessly): no allocation
+  // statistics, which nothing reads and which take a global mutex on every allocation.
+  static std::once_flag configured;
+  std::call_once(configured, [] { sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); });
+  const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                    (threads == Threads::one_at_a_time ? SQLITE_OPEN_NOMUTEX : 0);
+  if (const int rc = sqlite3_open_v2(path_.c_str(), &db_, flags, nullptr); rc != SQLITE_OK) {
     const std::string why = db_ != nullptr ? sqlite3_errmsg(db_) : "out of memory";
     const int code = db_ != nullptr ? sqlite3_extended_errcode(db_) : rc;
     sqlite3_close(db_);
