@@ -4,6 +4,7 @@
 #include "router/persistence.hpp"
 
 #include <spdlog/spdlog.h>
+#include <sqlite3.h>
 
 #include <chrono>
 
@@ -186,8 +187,29 @@ std::unique_ptr<Persistence> Persistence::open(const std::filesystem::path& dir,
                                             sqlite::Threads::one_at_a_time);
     db->exec(kSchema);
   } catch (const sqlite::Error& e) {
-    error =
-        std::string(e.what()) + " (is it a psos data directory, and is another broker using it?)";
+    // What to do about it, from SQLite's code (the store is locked while a broker or node uses
+    // it: exclusive locking mode).
+    const std::string db_file = (dir / "psos.db").string();
+    switch (e.primary_code()) {
+      case SQLITE_BUSY:
+      case SQLITE_LOCKED:
+        error = std::string(e.what()) + " (another broker or node is using " + dir.string() +
+                ": stop it, or give this one a data directory of its own)";
+        break;
+      case SQLITE_NOTADB:
+      case SQLITE_CORRUPT:
+        error = std::string(e.what()) + " (" + db_file +
+                " is not a psos store, or is damaged: move it away to start with an empty one)";
+        break;
+      case SQLITE_CANTOPEN:
+      case SQLITE_READONLY:
+      case SQLITE_PERM:
+        error = std::string(e.what()) + " (check that " + dir.string() +
+                " and psos.db in it can be written by this user)";
+        break;
+      default:
+        error = std::string(e.what()) + " (is " + dir.string() + " a psos data directory?)";
+    }
     return nullptr;
   }
   for (const char* sql : kAddedColumns)

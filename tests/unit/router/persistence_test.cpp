@@ -12,6 +12,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <random>
 
@@ -60,6 +61,31 @@ class PersistenceTest : public ::testing::Test {
 
   fs::path dir_;
 };
+
+// A store that cannot be opened says why and what to do, from SQLite's code.
+TEST_F(PersistenceTest, AStoreInUseIsRefusedWithWhatToDo) {
+  auto first = open();
+  ASSERT_NE(first, nullptr);
+  (void)first->load();
+  std::string error;
+  EXPECT_EQ(Persistence::open(dir_, error), nullptr);
+  EXPECT_NE(error.find("database is locked"), std::string::npos) << error;
+  EXPECT_NE(error.find("another broker or node is using " + dir_.string()), std::string::npos)
+      << error;
+}
+
+TEST_F(PersistenceTest, AFileThatIsNoStoreIsRefusedWithWhatToDo) {
+  fs::create_directories(dir_);
+  {
+    std::ofstream junk(dir_ / "psos.db", std::ios::binary);
+    junk << std::string(4096, 'x');
+  }
+  std::string error;
+  EXPECT_EQ(Persistence::open(dir_, error), nullptr);
+  EXPECT_NE(error.find((dir_ / "psos.db").string() + " is not a psos store, or is damaged"),
+            std::string::npos)
+      << error;
+}
 
 TEST_F(PersistenceTest, QueuedMessageSentInTheSameTransactionIsWrittenOnceAsSent) {
   {
