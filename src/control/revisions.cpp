@@ -24,8 +24,7 @@ void write_atomically(const fs::path& path, const std::string& text) {
   fs::rename(temporary, path);
 }
 
-}  // namespace
-
+// A file's bytes; nullopt when it cannot be read.
 std::optional<std::string> read_all(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return std::nullopt;
@@ -33,6 +32,8 @@ std::optional<std::string> read_all(const fs::path& path) {
   text << in.rdbuf();
   return text.str();
 }
+
+}  // namespace
 
 RevisionStore::RevisionStore(fs::path state_dir) : root_(std::move(state_dir) / "revisions") {}
 

@@ -15,9 +15,6 @@
 
 namespace psos::control {
 
-// A file's bytes; nullopt when it cannot be read.
-std::optional<std::string> read_all(const std::filesystem::path& path);
-
 struct RevisionState {
   std::uint64_t committed = 0;          // 0: the command-line file
   std::vector<std::uint64_t> previous;  // committed before, oldest first (rollback pops)

@@ -189,27 +189,27 @@ std::unique_ptr<Persistence> Persistence::open(const std::filesystem::path& dir,
   } catch (const sqlite::Error& e) {
     // What to do about it, from SQLite's code (the store is locked while a broker or node uses
     // it: exclusive locking mode).
-    const std::string db_file = (dir / "psos.db").string();
+    std::string hint;
     switch (e.primary_code()) {
       case SQLITE_BUSY:
       case SQLITE_LOCKED:
-        error = std::string(e.what()) + " (another broker or node is using " + dir.string() +
-                ": stop it, or give this one a data directory of its own)";
+        hint = "another broker or node is using " + dir.string() +
+               ": stop it, or give this one a data directory of its own";
         break;
       case SQLITE_NOTADB:
       case SQLITE_CORRUPT:
-        error = std::string(e.what()) + " (" + db_file +
-                " is not a psos store, or is damaged: move it away to start with an empty one)";
+        hint = (dir / "psos.db").string() +
+               " is not a psos store, or is damaged: move it away to start with an empty one";
         break;
       case SQLITE_CANTOPEN:
       case SQLITE_READONLY:
       case SQLITE_PERM:
-        error = std::string(e.what()) + " (check that " + dir.string() +
-                " and psos.db in it can be written by this user)";
+        hint = "check that " + dir.string() + " and psos.db in it can be written by this user";
         break;
       default:
-        error = std::string(e.what()) + " (is " + dir.string() + " a psos data directory?)";
+        hint = "is " + dir.string() + " a psos data directory?";
     }
+    error = std::string(e.what()) + " (" + hint + ")";
     return nullptr;
   }
   for (const char* sql : kAddedColumns)
@@ -752,11 +752,12 @@ StoredState Persistence::load() {
     const auto it = index.find(std::string(s.text(0)));
     if (it == index.end()) continue;
     StoredDelivery q;
-    if (s.is_null(8)) {
+    const bool shared = s.is_null(8);  // in `messages`, else in the row itself
+    if (shared) {
       const auto m = by_id.find(s.integer(2));
       if (m != by_id.end()) q.message = m->second;
     } else {
-      q.message = decode_message(s.blob(8), s.optional_integer(9));  // the row's own
+      q.message = decode_message(s.blob(8), s.optional_integer(9));
     }
     if (!q.message) continue;  // expired meanwhile
     q.seq = static_cast<std::uint64_t>(s.integer(1));
@@ -765,7 +766,7 @@ StoredState Persistence::load() {
     q.subscription_ids = decode_ids(s.blob(5));
     q.packet_id = static_cast<std::uint16_t>(s.integer(6));
     q.stage = static_cast<mqtt::OutboundStage>(s.integer(7) % 3);
-    if (s.is_null(8)) {
+    if (shared) {
       auto [entry, inserted] =
           messages_.try_emplace(q.message.get(), StoredMessage{s.integer(2), 0, q.message});
       ++entry->second.references;

@@ -63,7 +63,7 @@ class PersistenceTest : public ::testing::Test {
 };
 
 // A store that cannot be opened says why and what to do, from SQLite's code.
-TEST_F(PersistenceTest, AStoreInUseIsRefusedWithWhatToDo) {
+TEST_F(PersistenceTest, AStoreInUseIsRefusedWithTheRemedy) {
   auto first = open();
   ASSERT_NE(first, nullptr);
   (void)first->load();
@@ -74,7 +74,7 @@ TEST_F(PersistenceTest, AStoreInUseIsRefusedWithWhatToDo) {
       << error;
 }
 
-TEST_F(PersistenceTest, AFileThatIsNoStoreIsRefusedWithWhatToDo) {
+TEST_F(PersistenceTest, AFileThatIsNoStoreIsRefusedWithTheRemedy) {
   fs::create_directories(dir_);
   {
     std::ofstream junk(dir_ / "psos.db", std::ios::binary);
