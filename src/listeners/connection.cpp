@@ -2,10 +2,13 @@
 // packets, encoded into one buffer and written with one write per wake-up) sharing a Link.
 // Topic aliases and packet size limits live here: they belong to the connection.
 // An idle connection is kept small (a broker may hold many thousands): it holds no read buffer,
-// no decoded packet, no writer and no timer, only its reader waiting for the socket. Its keep
-// alive is the router's business (one timer for all connections), read from last_read(); the
-// timers it needs now and then (the connect timeout, a backpressure pause, the grace given to a
-// closing writer) exist only while they are needed.
+// no decoded packet, no writer, no timer and no coroutine, only a callback waiting for the socket
+// (Stream::wait_readable). The reader is a coroutine while there are bytes to read and handle
+// (it may wait on backpressure or a password check), and ends when the socket is drained. Its
+// keep alive is the router's business (one timer for all connections), read from last_read();
+// the timers it needs now and then (the connect timeout, a backpressure pause, the grace given to
+// a closing writer) exist only while they are needed. tls, ws and wss streams cannot wait without
+// a read, so their reader stays a coroutine, holding its read buffer while it waits.
 #include "listeners/connection.hpp"
 
 #include <spdlog/spdlog.h>
@@ -98,13 +101,16 @@ class ReadBuffer {
 
 class Connection final : public router::Link, public std::enable_shared_from_this<Connection> {
  public:
-  Connection(router::Router& r, std::unique_ptr<net::Stream> stream, ConnectionOptions options)
+  Connection(router::Router& r, std::unique_ptr<net::Stream> stream,
+             std::shared_ptr<const ConnectionOptions> options)
       : router_(r),
         stream_(std::move(stream)),
-        options_(options),
+        options_(std::move(options)),
         decoder_(mqtt::Version::v5, r.options().limits.max_packet_size) {}
 
-  asio::awaitable<void> run();
+  // Runs the handshake (tls, ws, wss), then reads until the connection ends. The connection
+  // lives as long as something it started: a wait for bytes, the reader, the writer or a timer.
+  void start();
 
   // ---- router::Link ----
   void send_publish(const Delivery& d, std::uint16_t packet_id, bool dup) override;
@@ -126,7 +132,16 @@ class Connection final : public router::Link, public std::enable_shared_from_thi
  private:
   // False: the handshake failed or timed out, and the stream is closed.
   asio::awaitable<bool> handshake();
-  asio::awaitable<void> read_loop();
+  // Arms the connect timeout and starts waiting for the CONNECT.
+  void start_reading();
+  // Reads and handles what the peer sent until the socket is drained (then waits for more with
+  // wait_for_bytes) or the connection ends (then finish()).
+  asio::awaitable<void> read();
+  // True: read() runs again once there are bytes; false: this stream cannot wait that way.
+  bool wait_for_bytes();
+  // The reader is done: the router forgets the connection, what is left is written, and the
+  // stream is closed.
+  asio::awaitable<void> finish();
   // Handles the packets of the chunk fed to the decoder; false: stop reading. A coroutine of its
   // own, so that the packet being handled takes room only while there is one.
   asio::awaitable<bool> handle_chunk();
@@ -148,7 +163,7 @@ class Connection final : public router::Link, public std::enable_shared_from_thi
 
   router::Router& router_;
   std::unique_ptr<net::Stream> stream_;
-  ConnectionOptions options_;
+  std::shared_ptr<const ConnectionOptions> options_;
   // The reader waits on it while subscribers are congested (made at the first pause).
   std::unique_ptr<asio::steady_timer> pause_;
   // The connect timeout until CONNECT; once closing, how long the writer may take (the writer
@@ -173,19 +188,28 @@ class Connection final : public router::Link, public std::enable_shared_from_thi
   std::uint32_t client_max_packet_size_ = mqtt::kMaxRemainingLength + 5;
   std::uint16_t client_alias_max_ = 0;
   std::uint16_t inbound_alias_max_ = 0;  // the Topic Alias Maximum we gave the client
-  std::unordered_map<std::string, std::uint16_t> outbound_aliases_;  // topic -> our alias
+  // Topic -> our alias; made at the first PUBLISH to a client that accepts aliases.
+  using Aliases = std::unordered_map<std::string, std::uint16_t>;
+  std::unique_ptr<Aliases> outbound_aliases_;
   std::vector<std::string> inbound_aliases_;  // alias - 1 -> topic; sized at the first alias
 };
 
-asio::awaitable<void> Connection::run() {
-  auto self = shared_from_this();
-  // Plain TCP has no handshake: no race with a timer either, whose coroutine frames are the
-  // largest a connection makes (Asio recycles freed frames for later, smaller ones: the frames of
-  // an idle connection would sit in them).
-  if (stream_->transport() != "tcp") {
-    if (!co_await handshake()) co_return;
+void Connection::start() {
+  // Plain TCP has no handshake to wait for: its connection holds no coroutine until it sends.
+  if (stream_->transport() == "tcp") {
+    start_reading();
+    return;
   }
-  co_await read_loop();
+  asio::co_spawn(
+      stream_->get_executor(),
+      [self = shared_from_this()]() -> asio::awaitable<void> {
+        if (co_await self->handshake()) self->start_reading();
+      },
+      asio::detached);
+}
+
+asio::awaitable<void> Connection::finish() {
+  auto self = shared_from_this();
   reader_done_ = true;
   if (connected_) {
     connected_ = false;
@@ -217,7 +241,7 @@ void Connection::close() {
 
 asio::awaitable<bool> Connection::handshake() {
   asio::steady_timer timer(stream_->get_executor());
-  timer.expires_after(options_.connect_timeout);
+  timer.expires_after(options_->connect_timeout);
   auto result = co_await (stream_->handshake() || timer.async_wait(use_tuple));
   if (result.index() == 1) {
     spdlog::info("{}: {} handshake timed out", stream_->remote_address(), stream_->transport());
@@ -233,36 +257,52 @@ asio::awaitable<bool> Connection::handshake() {
   co_return true;
 }
 
-asio::awaitable<void> Connection::read_loop() {
+void Connection::start_reading() {
   last_read_ = Clock::now();
   // Until CONNECT arrives, the connect timeout bounds the wait.
-  watchdog().expires_after(options_.connect_timeout);
+  watchdog().expires_after(options_->connect_timeout);
   watchdog().async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
     if (ec || self->connected_ || self->closing_) return;
     spdlog::info("{}: no CONNECT within {} ms, closing", self->stream_->remote_address(),
-                 self->options_.connect_timeout.count());
+                 self->options_->connect_timeout.count());
     asio::co_spawn(self->stream_->get_executor(), self->stream_->close(), asio::detached);
   });
+  if (!wait_for_bytes()) {
+    asio::co_spawn(
+        stream_->get_executor(), [self = shared_from_this()] { return self->read(); },
+        asio::detached);
+  }
+}
+
+bool Connection::wait_for_bytes() {
+  return stream_->wait_readable([self = shared_from_this()] {
+    asio::co_spawn(
+        self->stream_->get_executor(), [self] { return self->read(); }, asio::detached);
+  });
+}
+
+asio::awaitable<void> Connection::read() {
+  auto self = shared_from_this();
   while (!closing_) {
-    // Wait for bytes before taking a buffer: an idle connection holds none.
-    std::size_t n = 0;
-    auto ec = co_await stream_->wait_readable();
-    std::optional<ReadBuffer> buffer;
-    if (!ec) {
-      buffer.emplace(read_size_);
-      std::tie(ec, n) = co_await stream_->read_some(buffer->buffer());
-    }
+    // Taken once there are bytes (tcp) or for the wait (tls, ws, wss); an idle tcp connection
+    // holds none.
+    ReadBuffer buffer(read_size_);
+    const auto [ec, n] = co_await stream_->read_some(buffer.buffer());
     if (ec) {
       if (!closing_ && connected_) spdlog::info("{}: connection lost: {}", who(), ec.message());
-      co_return;
+      break;
     }
     last_read_ = Clock::now();
     router_.stats().bytes_received += n;
-    decoder_.feed(buffer->view(n));
-    if (!co_await handle_chunk()) co_return;
+    decoder_.feed(buffer.view(n));
+    if (!co_await handle_chunk()) break;
     // The decoder no longer refers to the buffer (it copied any partial packet).
-    if (n == read_size_ && read_size_ < kReadChunk) read_size_ *= 2;
+    const bool filled = n == buffer.size();
+    if (filled && read_size_ < kReadChunk) read_size_ *= 2;
+    // The socket is drained: this reader ends, and the next starts when bytes come.
+    if (!filled && !closing_ && wait_for_bytes()) co_return;
   }
+  co_await finish();
 }
 
 asio::awaitable<bool> Connection::handle_chunk() {
@@ -293,11 +333,11 @@ asio::awaitable<bool> Connection::handle_chunk() {
       co_return false;
     }
     std::optional<mqtt::ReasonCode> login;
-    if (!connected_ && options_.blocking && router_.options().passwords) {
+    if (!connected_ && options_->blocking && router_.options().passwords) {
       // PBKDF2 takes a good fraction of a second: keep it off the event loop.
       if (const auto* connect = std::get_if<mqtt::Connect>(&packet)) {
         login = co_await asio::co_spawn(
-            options_.blocking,
+            options_->blocking,
             [this, connect]() -> asio::awaitable<mqtt::ReasonCode> {
               co_return router_.authenticate(*connect);
             },
@@ -403,12 +443,14 @@ void Connection::send_publish(const Delivery& d, std::uint16_t packet_id, bool d
   p.properties.topic_alias.reset();
   if (client_alias_max_ != 0) {
     // Aliases are handed out first come, first served until the client's maximum is reached.
-    if (auto it = outbound_aliases_.find(d.message->topic); it != outbound_aliases_.end()) {
+    if (!outbound_aliases_) outbound_aliases_ = std::make_unique<Aliases>();
+    Aliases& aliases = *outbound_aliases_;
+    if (auto it = aliases.find(d.message->topic); it != aliases.end()) {
       p.properties.topic_alias = it->second;
       p.topic = {};
-    } else if (outbound_aliases_.size() < client_alias_max_) {
-      const auto alias = static_cast<std::uint16_t>(outbound_aliases_.size() + 1);
-      outbound_aliases_.emplace(d.message->topic, alias);
+    } else if (aliases.size() < client_alias_max_) {
+      const auto alias = static_cast<std::uint16_t>(aliases.size() + 1);
+      aliases.emplace(d.message->topic, alias);
       p.properties.topic_alias = alias;
     }
   }
@@ -418,7 +460,7 @@ void Connection::send_publish(const Delivery& d, std::uint16_t packet_id, bool d
     out_.resize(before);
     spdlog::debug("{}: not sending a PUBLISH on {}: larger than its Maximum Packet Size", who(),
                   d.message->topic);
-    if (p.properties.topic_alias && !p.topic.empty()) outbound_aliases_.erase(d.message->topic);
+    if (p.properties.topic_alias && !p.topic.empty()) outbound_aliases_->erase(d.message->topic);
     if (packet_id != 0) {
       // A link never calls back into the router from inside a router call: post it.
       asio::post(stream_->get_executor(), [self = shared_from_this(), packet_id] {
@@ -481,10 +523,9 @@ asio::awaitable<void> Connection::write_loop() {
 
 }  // namespace
 
-asio::awaitable<void> serve(router::Router& router, std::unique_ptr<net::Stream> stream,
-                            ConnectionOptions options) {
-  auto connection = std::make_shared<Connection>(router, std::move(stream), options);
-  co_await connection->run();
+void serve(router::Router& router, std::unique_ptr<net::Stream> stream,
+           std::shared_ptr<const ConnectionOptions> options) {
+  std::make_shared<Connection>(router, std::move(stream), std::move(options))->start();
 }
 
 }  // namespace psos::listeners

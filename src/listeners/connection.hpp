@@ -3,7 +3,6 @@
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
-#include <boost/asio/awaitable.hpp>
 #include <chrono>
 #include <memory>
 
@@ -23,8 +22,9 @@ struct ConnectionOptions {
   boost::asio::any_io_executor blocking;
 };
 
-// Runs until the connection ends. Never throws.
-boost::asio::awaitable<void> serve(router::Router& router, std::unique_ptr<net::Stream> stream,
-                                   ConnectionOptions options);
+// Starts serving the connection on the stream's executor and returns: the connection keeps
+// itself alive until it ends. Throws only std::bad_alloc.
+void serve(router::Router& router, std::unique_ptr<net::Stream> stream,
+           std::shared_ptr<const ConnectionOptions> options);
 
 }  // namespace psos::listeners

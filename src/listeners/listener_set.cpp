@@ -21,7 +21,7 @@ namespace asio = boost::asio;
 namespace {
 
 asio::awaitable<void> accept_loop(std::shared_ptr<net::Listener> listener, router::Router& router,
-                                  ConnectionOptions options) {
+                                  std::shared_ptr<const ConnectionOptions> options) {
   const auto executor = co_await asio::this_coro::executor;
   while (true) {
     auto [ec, stream] = co_await listener->accept();
@@ -33,7 +33,7 @@ asio::awaitable<void> accept_loop(std::shared_ptr<net::Listener> listener, route
       co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
       continue;
     }
-    asio::co_spawn(executor, serve(router, std::move(stream), options), asio::detached);
+    serve(router, std::move(stream), options);
   }
 }
 
@@ -41,12 +41,14 @@ asio::awaitable<void> accept_loop(std::shared_ptr<net::Listener> listener, route
 
 ListenerSet::ListenerSet(asio::any_io_executor executor, router::Router& router,
                          ConnectionOptions options)
-    : executor_(std::move(executor)), router_(router), options_(options) {
+    : executor_(std::move(executor)),
+      router_(router),
+      options_(std::make_shared<ConnectionOptions>(std::move(options))) {
   // Threads only where there are passwords to hash (the router's options are fixed for its
   // life): a node or broker without a password file runs on its one thread.
-  if (!options_.blocking && router_.options().passwords) {
+  if (!options_->blocking && router_.options().passwords) {
     blocking_ = std::make_unique<asio::thread_pool>(2);
-    options_.blocking = blocking_->get_executor();
+    options_->blocking = blocking_->get_executor();
   }
 }
 

@@ -1,5 +1,5 @@
 // The router's network endpoints: one accept loop per listener URL, each connection served by
-// its own coroutine (connection.hpp).
+// by a Connection (connection.hpp).
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
@@ -39,7 +39,8 @@ class ListenerSet {
  private:
   boost::asio::any_io_executor executor_;
   router::Router& router_;
-  ConnectionOptions options_;
+  // Shared by every connection (and kept by those that outlive the set).
+  std::shared_ptr<ConnectionOptions> options_;
   std::vector<std::shared_ptr<net::Listener>> listeners_;
   std::unique_ptr<boost::asio::thread_pool> blocking_;  // password hashing, if there are passwords
 };

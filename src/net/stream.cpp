@@ -9,8 +9,8 @@
 
 namespace psos::net {
 
-asio::awaitable<error_code> Stream::wait_readable() {
-  co_return error_code{};
+bool Stream::wait_readable(std::function<void()>) {
+  return false;
 }
 
 asio::awaitable<error_code> Stream::write(asio::const_buffer buffer) {

@@ -8,6 +8,7 @@
 #include <boost/system/error_code.hpp>
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -44,11 +45,12 @@ class Stream {
   virtual asio::awaitable<std::tuple<error_code, std::size_t>> read_some(
       asio::mutable_buffer buffer) = 0;
 
-  // Completes when read_some() has something to report (bytes, the end of the stream or an
-  // error) without taking it, so that a connection waits for its peer without lending a buffer.
-  // The error, if any, is read_some()'s. tls, ws and wss complete at once: their framing layers
-  // keep bytes the socket does not show, and their read_some() does the waiting.
-  virtual asio::awaitable<error_code> wait_readable();
+  // Calls `ready` (on the stream's executor, never from inside this call) once read_some() has
+  // something to report (bytes, the end of the stream or an error) without taking it, and returns
+  // true: a connection waits for its peer holding nothing but `ready`, no coroutine and no buffer.
+  // Returns false, and never calls `ready`, where read_some() must do the waiting itself: tls, ws
+  // and wss, whose framing layers keep bytes the socket does not show.
+  virtual bool wait_readable(std::function<void()> ready);
 
   // Writes all of `buffers`; over WebSocket they become one binary message.
   virtual asio::awaitable<error_code> write(std::span<const asio::const_buffer> buffers) = 0;

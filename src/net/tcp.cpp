@@ -22,14 +22,17 @@ class TcpStream final : public Stream {
     socket_.non_blocking(true, ignored);
   }
 
-  asio::awaitable<error_code> wait_readable() override {
+  bool wait_readable(std::function<void()> ready) override {
     // A peek at one byte: unlike async_wait(wait_read), it succeeds at once when bytes are
-    // already there, without re-arming the descriptor.
+    // already there, without re-arming the descriptor. Whatever it reports, read_some() reports
+    // too (close() cancelling it included: the socket is closed by then).
     reading_ = true;
-    const auto result = co_await socket_.async_receive(
-        asio::buffer(&peeked_, 1), tcp::socket::message_peek, asio::as_tuple(asio::use_awaitable));
-    reading_ = false;
-    co_return std::get<0>(result);
+    socket_.async_receive(asio::buffer(&peeked_, 1), tcp::socket::message_peek,
+                          [this, ready = std::move(ready)](const error_code&, std::size_t) {
+                            reading_ = false;
+                            ready();
+                          });
+    return true;
   }
 
   asio::awaitable<std::tuple<error_code, std::size_t>> read_some(
