@@ -92,6 +92,14 @@ class RawClient {
     return r;
   }
 
+  // PINGREQ, answered by PINGRESP.
+  void ping() {
+    send(mqtt::Pingreq{});
+    const auto pong = next();
+    ASSERT_TRUE(pong);
+    EXPECT_EQ(pong->type, mqtt::PacketType::Pingresp);
+  }
+
   void connect(std::string_view client_id) {
     send(mqtt::Connect{.client_id = client_id});
     const auto connack = next();
@@ -156,10 +164,7 @@ TEST_F(ConnectionTest, PacketsSentInPiecesAreAnsweredAcrossIdleWaits) {
   EXPECT_EQ(connack->type, mqtt::PacketType::Connack);
   for (int i = 0; i < 3; ++i) {
     std::this_thread::sleep_for(50ms);
-    client.send(mqtt::Pingreq{});
-    const auto pong = client.next();
-    ASSERT_TRUE(pong) << "PINGREQ " << i;
-    EXPECT_EQ(pong->type, mqtt::PacketType::Pingresp);
+    client.ping();
   }
 }
 
@@ -202,10 +207,7 @@ TEST_F(ConnectionTest, AConnectedClientOutlivesTheConnectTimeout) {
   RawClient client(start({.connect_timeout = 200ms}));
   client.connect("stays");
   std::this_thread::sleep_for(500ms);
-  client.send(mqtt::Pingreq{});
-  const auto pong = client.next();
-  ASSERT_TRUE(pong);
-  EXPECT_EQ(pong->type, mqtt::PacketType::Pingresp);
+  client.ping();
 }
 
 TEST_F(ConnectionTest, AnIdleConnectionTakenOverGetsItsDisconnectAndTheEnd) {
@@ -221,10 +223,7 @@ TEST_F(ConnectionTest, AnIdleConnectionTakenOverGetsItsDisconnectAndTheEnd) {
   EXPECT_EQ(disconnect->reason, mqtt::ReasonCode::SessionTakenOver);
   EXPECT_FALSE(first.next());
   // The second one is served.
-  second.send(mqtt::Pingreq{});
-  const auto pong = second.next();
-  ASSERT_TRUE(pong);
-  EXPECT_EQ(pong->type, mqtt::PacketType::Pingresp);
+  second.ping();
 }
 
 TEST_F(ConnectionTest, ClientsThatLeaveWhileIdleAreForgotten) {
