@@ -123,11 +123,12 @@ std::vector<control::TrustedKey> trusted_keys(const system::NodeDefinition& node
     for (control::TrustedKey& k : control::load_trust_file(trust_file))
       trusted.push_back(std::move(k));
   if (!trusted.empty()) return trusted;
-  const control::UserKey user = control::load_or_create_user_key(control::default_key_dir());
+  const control::UserPublicKey user =
+      control::load_or_create_user_public_key(control::default_key_dir());
   if (user.created)
     spdlog::info("created the key pair {} (and .pub) that signs this user's commands",
                  user.path.string());
-  trusted.push_back({control::default_key_name(), user.key.public_key()});
+  trusted.push_back({control::default_key_name(), user.key});
   return trusted;
 }
 

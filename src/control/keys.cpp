@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <mutex>
 #include <stdexcept>
 #include <system_error>
 
@@ -145,17 +146,23 @@ PublicKey PublicKey::parse(std::string_view text) {
   return from_raw(*raw);
 }
 
+struct PublicKey::Evp {
+  Evp() = default;
+  Evp(const Evp&) = delete;
+  Evp& operator=(const Evp&) = delete;
+  ~Evp() { EVP_PKEY_free(key); }
+
+  std::once_flag made;
+  EVP_PKEY* key = nullptr;
+};
+
 PublicKey PublicKey::from_raw(std::string_view bytes_in) {
   if (bytes_in.size() != kSize)
     throw std::invalid_argument("an Ed25519 public key has 32 bytes, not " +
                                 std::to_string(bytes_in.size()));
   PublicKey key;
   key.raw_ = std::string(bytes_in);
-  EVP_PKEY* made =
-      EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr, bytes(bytes_in), bytes_in.size());
-  if (made == nullptr)
-    throw std::invalid_argument("OpenSSL refused the public key: " + openssl_reason());
-  key.key_ = own(made);
+  key.evp_ = std::make_shared<Evp>();
   return key;
 }
 
@@ -164,10 +171,16 @@ std::string PublicKey::to_string() const {
 }
 
 bool PublicKey::verify(std::string_view message, std::string_view signature) const noexcept {
-  if (signature.size() != kSignatureSize || !key_) return false;
+  if (signature.size() != kSignatureSize || !evp_) return false;
+  std::call_once(evp_->made, [this] {
+    // Any 32 bytes are taken: a key that is not a point on the curve fails every verify.
+    evp_->key = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr, bytes(raw_), raw_.size());
+    if (evp_->key == nullptr) ERR_clear_error();
+  });
+  if (evp_->key == nullptr) return false;
   DigestContext digest;
   const bool ok = digest.ctx != nullptr &&
-                  EVP_DigestVerifyInit(digest.ctx, nullptr, nullptr, nullptr, key_.get()) == 1 &&
+                  EVP_DigestVerifyInit(digest.ctx, nullptr, nullptr, nullptr, evp_->key) == 1 &&
                   EVP_DigestVerify(digest.ctx, bytes(signature), signature.size(), bytes(message),
                                    message.size()) == 1;
   if (!ok) ERR_clear_error();
@@ -328,6 +341,23 @@ UserKey load_or_create_user_key(const fs::path& dir) {
                                " to have it written again from the key");
   }
   return UserKey{std::move(*key), key_path, created};
+}
+
+UserPublicKey load_or_create_user_public_key(const fs::path& dir) {
+  const fs::path key_path = private_key_path(dir);
+  const fs::path pub_path = public_key_path(key_path);
+  std::error_code error;
+  if (fs::exists(key_path, error) && fs::exists(pub_path, error)) {
+    std::vector<TrustedKey> keys = load_trust_file(pub_path);
+    if (keys.size() != 1)
+      throw std::runtime_error(pub_path.string() + " holds " + std::to_string(keys.size()) +
+                               " keys, not the one public key of " + key_path.string() +
+                               ": delete " + pub_path.string() +
+                               " to have it written again from the key");
+    return UserPublicKey{std::move(keys.front().key), key_path, false};
+  }
+  UserKey made = load_or_create_user_key(dir);
+  return UserPublicKey{made.key.public_key(), std::move(made.path), made.created};
 }
 
 std::vector<TrustedKey> load_trust_file(const fs::path& path) {

@@ -43,8 +43,12 @@ class PublicKey {
  private:
   PublicKey() = default;
 
+  // OpenSSL's form, made at the first verify() and shared by the copies: parsing keys at start
+  // would load OpenSSL's providers into every node (about 2 MB of memory) before any command.
+  struct Evp;
+
   std::string raw_;
-  std::shared_ptr<evp_pkey_st> key_;  // OpenSSL's form, made once; immutable, so shared
+  std::shared_ptr<Evp> evp_;
 };
 
 class PrivateKey {
@@ -107,6 +111,17 @@ struct UserKey {
   bool created = false;        // true when this call made the key
 };
 UserKey load_or_create_user_key(const std::filesystem::path& dir);
+
+// The public half of the user's key pair in `dir`, for a node that trusts it: read from
+// admin.pub when admin.key and admin.pub are both there (what load_or_create_user_key checks,
+// the tools that sign check again), else as load_or_create_user_key makes or mends them. A node
+// that only verifies then loads no private key, and no OpenSSL at start.
+struct UserPublicKey {
+  PublicKey key;
+  std::filesystem::path path;  // of admin.key
+  bool created = false;        // true when this call made the key pair
+};
+UserPublicKey load_or_create_user_public_key(const std::filesystem::path& dir);
 
 // A key a node accepts commands from, and a name for logs and `psos run`'s summary.
 struct TrustedKey {

@@ -184,13 +184,5 @@ TEST(Bundle, ChunksAndAcks) {
   EXPECT_EQ(deploy_topic("s", "n"), "psos/s/n/$deploy");
 }
 
-TEST(Bundle, Sha256) {
-  EXPECT_EQ(sha256_hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-  Sha256 pieces;
-  pieces.update("a");
-  pieces.update("bc");
-  EXPECT_EQ(pieces.hex(), sha256_hex("abc"));
-}
-
 }  // namespace
 }  // namespace psos::control

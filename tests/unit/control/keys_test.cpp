@@ -283,6 +283,47 @@ TEST_F(TempDir, UserKeyRefusesAPublicKeyFileOfAnotherKey) {
   }
 }
 
+TEST_F(TempDir, UserPublicKeyIsReadFromThePublicKeyFile) {
+  // What a node trusts: made with the pair when there is none, ...
+  const UserPublicKey made = load_or_create_user_public_key(dir_);
+  EXPECT_TRUE(made.created);
+  EXPECT_EQ(made.path, dir_ / "admin.key");
+  const UserKey pair = load_or_create_user_key(dir_);
+  EXPECT_EQ(made.key, pair.key.public_key());
+  // ... then read from admin.pub alone: the private key is not parsed (here it is garbage).
+  write_text(dir_ / "admin.key", "not a key");
+  const UserPublicKey read = load_or_create_user_public_key(dir_);
+  EXPECT_FALSE(read.created);
+  EXPECT_EQ(read.key, pair.key.public_key());
+  // A key read that way verifies signatures like one made from the private key.
+  const std::string signature = pair.key.sign("message");
+  EXPECT_TRUE(read.key.verify("message", signature));
+  EXPECT_FALSE(read.key.verify("massage", signature));
+}
+
+TEST_F(TempDir, UserPublicKeyRewritesAMissingPublicKeyFileFromThePair) {
+  const UserKey pair = load_or_create_user_key(dir_);
+  fs::remove(dir_ / "admin.pub");
+  const UserPublicKey read = load_or_create_user_public_key(dir_);
+  EXPECT_FALSE(read.created);
+  EXPECT_EQ(read.key, pair.key.public_key());
+  EXPECT_TRUE(fs::exists(dir_ / "admin.pub"));
+}
+
+TEST_F(TempDir, UserPublicKeyRefusesAPublicKeyFileOfTwoKeys) {
+  load_or_create_user_key(dir_);
+  write_text(dir_ / "admin.pub", public_key_line(PrivateKey::generate().public_key(), "a") +
+                                     public_key_line(PrivateKey::generate().public_key(), "b"));
+  try {
+    load_or_create_user_public_key(dir_);
+    FAIL() << "accepted an admin.pub of two keys";
+  } catch (const std::runtime_error& error) {
+    EXPECT_NE(std::string(error.what()).find("admin.pub holds 2 keys, not the one public key of"),
+              std::string::npos)
+        << error.what();
+  }
+}
+
 TEST(TrustFile, LinesWithNamesCommentsAndBlankLines) {
   const PrivateKey a = PrivateKey::generate();
   const PrivateKey b = PrivateKey::generate();
