@@ -353,25 +353,35 @@ class FleetCommands:
             os.execv(psos_binary(), [psos_binary(), "repl", "--broker", self.system.url, "e01"])
         screen = b""
         try:
-            def read_until(text, seconds=15):
+            def read_until(text, seconds=15, times=1):
                 nonlocal screen
                 deadline = time.monotonic() + seconds
-                while text not in screen and time.monotonic() < deadline:
+                while screen.count(text) < times and time.monotonic() < deadline:
                     ready, _, _ = select.select([fd], [], [], 0.2)
                     if ready:
                         try:
                             screen += os.read(fd, 4096)
                         except OSError:
                             break
-                return text in screen
+                return screen.count(text) >= times
 
             self.assertTrue(read_until(b"e01> "), screen)
             self.assertNotIn(b"line editing is off", screen)
             # "+40" typed, then Ctrl-A and "=2" in front of it: the line is "=2+40".
             os.write(fd, b"+40\x01=2\r")
             self.assertTrue(read_until(b"42"), screen)
-            os.write(fd, b"\x04")  # Ctrl-D at an empty prompt ends the repl
-            _, status = os.waitpid(pid, 0)
+            # Ctrl-D at an empty prompt ends the repl. Typed only once the next prompt is shown:
+            # before it the terminal is still in canonical mode, which takes ^D as its own end
+            # of file, and libedit never sees it (the test hung that way under load).
+            self.assertTrue(read_until(b"e01> ", times=2), screen)
+            os.write(fd, b"\x04")
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline:
+                done, status = os.waitpid(pid, os.WNOHANG)
+                if done:
+                    break
+                read_until(b"\0", seconds=0.2)  # keep the terminal drained
+            self.assertTrue(done, f"the repl did not end on Ctrl-D: {screen}")
             pid = 0
             self.assertEqual(os.waitstatus_to_exitcode(status), 0, screen)
         finally:
