@@ -155,6 +155,13 @@ class Connection final : public router::Link, public std::enable_shared_from_thi
   void encode(const mqtt::Packet& packet);
   // Sends a v5 DISCONNECT (v3.1.1 just closes) and closes once it is written.
   void disconnect(mqtt::ReasonCode reason, const char* why);
+  // Closes the stream from a timer's callback: the coroutine keeps the connection (and so the
+  // stream it runs on) alive until the close has finished.
+  void close_stream() {
+    asio::co_spawn(
+        stream_->get_executor(), [self = shared_from_this()] { return self->stream_->close(); },
+        asio::detached);
+  }
   const std::string& who() const { return client_.empty() ? stream_->remote_address() : client_; }
   asio::steady_timer& watchdog() {
     if (!watchdog_) watchdog_ = std::make_unique<asio::steady_timer>(stream_->get_executor());
@@ -235,7 +242,7 @@ void Connection::close() {
   watchdog().expires_after(kDisconnectGrace);
   watchdog().async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
     if (ec || !self->writer_running_) return;
-    asio::co_spawn(self->stream_->get_executor(), self->stream_->close(), asio::detached);
+    self->close_stream();
   });
 }
 
@@ -265,7 +272,7 @@ void Connection::start_reading() {
     if (ec || self->connected_ || self->closing_) return;
     spdlog::info("{}: no CONNECT within {} ms, closing", self->stream_->remote_address(),
                  self->options_->connect_timeout.count());
-    asio::co_spawn(self->stream_->get_executor(), self->stream_->close(), asio::detached);
+    self->close_stream();
   });
   if (!wait_for_bytes()) {
     asio::co_spawn(
