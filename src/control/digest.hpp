@@ -23,12 +23,12 @@ std::string random_bytes(std::size_t count);
 class Sha256 {
  public:
   void update(std::string_view bytes);
-  // The 32-byte digest; the object is spent.
-  std::array<unsigned char, 32> digest();
   // The digest in lowercase hex (64 characters); the object is spent.
   std::string hex();
 
  private:
+  // The 32-byte digest; the object is spent.
+  std::array<unsigned char, 32> digest();
   void compress(const unsigned char* block) noexcept;
 
   std::array<std::uint32_t, 8> state_{0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,

@@ -139,6 +139,8 @@ class Connection final : public router::Link, public std::enable_shared_from_thi
   asio::awaitable<void> read();
   // True: read() runs again once there are bytes; false: this stream cannot wait that way.
   bool wait_for_bytes();
+  // Starts read() in a coroutine that holds the connection.
+  void spawn_reader();
   // The reader is done: the router forgets the connection, what is left is written, and the
   // stream is closed.
   asio::awaitable<void> finish();
@@ -216,7 +218,6 @@ void Connection::start() {
 }
 
 asio::awaitable<void> Connection::finish() {
-  auto self = shared_from_this();
   reader_done_ = true;
   if (connected_) {
     connected_ = false;
@@ -274,22 +275,21 @@ void Connection::start_reading() {
                  self->options_->connect_timeout.count());
     self->close_stream();
   });
-  if (!wait_for_bytes()) {
-    asio::co_spawn(
-        stream_->get_executor(), [self = shared_from_this()] { return self->read(); },
-        asio::detached);
-  }
+  if (!wait_for_bytes()) spawn_reader();
+}
+
+void Connection::spawn_reader() {
+  // The function object, and the connection it holds, live as long as the coroutine.
+  asio::co_spawn(
+      stream_->get_executor(), [self = shared_from_this()] { return self->read(); },
+      asio::detached);
 }
 
 bool Connection::wait_for_bytes() {
-  return stream_->wait_readable([self = shared_from_this()] {
-    asio::co_spawn(
-        self->stream_->get_executor(), [self] { return self->read(); }, asio::detached);
-  });
+  return stream_->wait_readable([self = shared_from_this()] { self->spawn_reader(); });
 }
 
 asio::awaitable<void> Connection::read() {
-  auto self = shared_from_this();
   while (!closing_) {
     // Taken once there are bytes (tcp) or for the wait (tls, ws, wss); an idle tcp connection
     // holds none.
