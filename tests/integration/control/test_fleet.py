@@ -16,6 +16,7 @@ import select
 import signal
 import socket
 import sys
+import termios
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -370,10 +371,16 @@ class FleetCommands:
             # "+40" typed, then Ctrl-A and "=2" in front of it: the line is "=2+40".
             os.write(fd, b"+40\x01=2\r")
             self.assertTrue(read_until(b"42"), screen)
-            # Ctrl-D at an empty prompt ends the repl. Typed only once the next prompt is shown:
-            # before it the terminal is still in canonical mode, which takes ^D as its own end
-            # of file, and libedit never sees it (the test hung that way under load).
+            # Ctrl-D at an empty prompt ends the repl. Typed only once libedit has put the
+            # terminal in raw mode for the next line: in canonical mode the terminal takes ^D as
+            # its own end of file and libedit never sees it. The prompt alone is not the sign
+            # (under load CI saw the prompt, then a ^D that was lost): the terminal's mode is.
             self.assertTrue(read_until(b"e01> ", times=2), screen)
+            deadline = time.monotonic() + 15
+            while termios.tcgetattr(fd)[3] & termios.ICANON and time.monotonic() < deadline:
+                read_until(b"\0", seconds=0.05)
+            self.assertFalse(termios.tcgetattr(fd)[3] & termios.ICANON,
+                             f"the terminal never left canonical mode: {screen}")
             os.write(fd, b"\x04")
             deadline = time.monotonic() + 15
             while time.monotonic() < deadline:
