@@ -154,7 +154,8 @@ class Connection final : public router::Link, public std::enable_shared_from_thi
   bool on_packet(mqtt::Packet& packet, std::optional<mqtt::ReasonCode> login);
   bool on_connect(const mqtt::Connect& connect, std::optional<mqtt::ReasonCode> login);
   bool resolve_topic_alias(mqtt::Publish& publish);
-  void encode(const mqtt::Packet& packet);
+  // `waits_for_store`: the packet must not leave before the changes made until now are stored.
+  void encode(const mqtt::Packet& packet, bool waits_for_store = true);
   // Sends a v5 DISCONNECT (v3.1.1 just closes) and closes once it is written.
   void disconnect(mqtt::ReasonCode reason, const char* why);
   // Closes the stream from a timer's callback: the coroutine keeps the connection (and so the
@@ -191,6 +192,9 @@ class Connection final : public router::Link, public std::enable_shared_from_thi
   // broker's low-water mark, Broker::drained_enough).
   bool drain_owed_ = false;
   bool writer_running_ = false;
+  // out_ holds a packet that must not leave before the changes made until then are stored
+  // (anything but a PUBLISH of a message received at QoS 0 or 1).
+  bool out_waits_for_store_ = false;
   std::size_t read_size_ = kFirstReadChunk;
   Clock::time_point last_read_{};
   std::string client_;  // client id once known, for logs
@@ -426,8 +430,9 @@ void Connection::disconnect(mqtt::ReasonCode reason, const char* why) {
   close();
 }
 
-void Connection::encode(const mqtt::Packet& packet) {
+void Connection::encode(const mqtt::Packet& packet, bool waits_for_store) {
   if (reader_done_ && closing_) return;
+  out_waits_for_store_ = out_waits_for_store_ || waits_for_store;
   if (const mqtt::Error e = mqtt::encode(packet, version_, out_)) {
     spdlog::error("{}: cannot encode {}: {}", who(), mqtt::packet_name(mqtt::type_of(packet)),
                   mqtt::to_string(e));
@@ -463,8 +468,11 @@ void Connection::send_publish(const Delivery& d, std::uint16_t packet_id, bool d
       p.properties.topic_alias = alias;
     }
   }
+  // A message its publisher sent at QoS 0 or 1 is forwarded without waiting for its store: a
+  // crash before the store would only make its QoS 1 publisher, unacknowledged, send it again
+  // (a duplicate, as QoS 1 allows). One received at QoS 2 waits: its resend must be recognised.
   const std::size_t before = out_.size();
-  encode(outgoing);
+  encode(outgoing, d.message->qos == mqtt::QoS::ExactlyOnce);
   if (out_.size() - before > client_max_packet_size_) {
     out_.resize(before);
     spdlog::debug("{}: not sending a PUBLISH on {}: larger than its Maximum Packet Size", who(),
@@ -505,7 +513,8 @@ asio::awaitable<void> Connection::write_loop() {
     }
     // Nothing acknowledges or forwards what is not yet stored: the bytes taken now wait for the
     // transaction holding every change made before them (what arrives meanwhile waits its turn).
-    const std::uint64_t transaction = router_.commit();
+    const std::uint64_t transaction = out_waits_for_store_ ? router_.commit() : 0;
+    out_waits_for_store_ = false;
     writing.swap(out_);
     in_write_ = writing.size();
     if (transaction != 0) co_await router_.wait_durable(transaction);

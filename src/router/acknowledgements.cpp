@@ -23,7 +23,7 @@ void Broker::on_pubrec(Session& s, const mqtt::Pubrec& rec, Actions& out) {
     case AckStatus::SendPubrel:
       if (s.stored)
         out.store(
-            store::UpdateStage{s.client_id, rec.packet_id, mqtt::OutboundStage::AwaitingPubcomp});
+            store::UpdateStage{s.store_key(), rec.packet_id, mqtt::OutboundStage::AwaitingPubcomp});
       out.acknowledge(*s.link, PacketType::Pubrel, rec.packet_id);
       break;
     case AckStatus::Refused:
@@ -55,7 +55,7 @@ void Broker::on_pubrel(Session& s, const mqtt::Pubrel& rel, Actions& out) {
   if (!s.inbound.on_pubrel(rel.packet_id)) {
     if (s.version == mqtt::Version::v5) reason = ReasonCode::PacketIdentifierNotFound;
   } else if (s.stored) {
-    out.store(store::EraseInbound{s.client_id, rel.packet_id});
+    out.store(store::EraseInbound{s.store_key(), rel.packet_id});
   }
   out.acknowledge(*s.link, PacketType::Pubcomp, rel.packet_id, reason);
 }
@@ -84,7 +84,7 @@ void Broker::abandon_flow(Session& s, std::uint16_t packet_id, Actions& out) {
 
 void Broker::flow_ended(Session& s, const std::optional<Delivery>& delivery, Actions& out) {
   if (!s.stored || !delivery) return;
-  out.store(store::EraseQueued{s.client_id, delivery->seq, delivery->message});
+  out.store(store::EraseQueued{s.store_key(), delivery->seq, delivery->message});
 }
 
 }  // namespace psos::router

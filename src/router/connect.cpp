@@ -167,7 +167,7 @@ void Broker::store_connected_session(Session& s, Actions& out) {
         out.store(store::PutSubscription{s.client_id, filter, options});
       s.outbound.for_each_message([&](const Delivery& d) {
         out.store(
-            store::PutQueued{s.client_id, d.seq, d.message, d.qos, d.retain, d.subscription_ids});
+            store::PutQueued{s.store_key(), d.seq, d.message, d.qos, d.retain, d.subscription_ids});
       });
     }
     s.stored = true;
@@ -208,7 +208,7 @@ void Broker::resume(Session& s, Actions& out) {
   });
   s.outbound.discard_pending_if([&](const Delivery& d) {
     const bool expired = d.message->expired(now);
-    if (expired && s.stored) out.store(store::EraseQueued{s.client_id, d.seq, d.message});
+    if (expired && s.stored) out.store(store::EraseQueued{s.store_key(), d.seq, d.message});
     return expired;
   });
   pump(s, out);

@@ -49,31 +49,31 @@ class Persistence {
   void record(StoreChange change);
   void put_retained(const MessagePtr& message);
   void erase_retained(std::string_view topic);
-  void put_session(std::string_view client_id, const std::optional<std::string>& username,
+  void put_session(const ClientKey& client_id, const std::optional<std::string>& username,
                    mqtt::Version version, std::uint32_t expiry_interval,
                    std::int64_t disconnected_at);
-  void erase_session(std::string_view client_id);  // with its subscriptions, queue, inbound ids
-  void put_subscription(std::string_view client_id, std::string_view filter,
+  void erase_session(const ClientKey& client_id);  // with its subscriptions, queue, inbound ids
+  void put_subscription(const ClientKey& client_id, std::string_view filter,
                         const mqtt::SubscriptionOptions& options);
-  void erase_subscription(std::string_view client_id, std::string_view filter);
+  void erase_subscription(const ClientKey& client_id, std::string_view filter);
   // A message queued for a session. A small one queued for one session is stored in its queue
   // row; one queued for several in one transaction (a fan-out), or a large one, is stored once
   // in a row of its own that the queue rows refer to.
-  void put_queued(std::string_view client_id, std::uint64_t seq, const MessagePtr& message,
+  void put_queued(const ClientKey& client_id, std::uint64_t seq, const MessagePtr& message,
                   mqtt::QoS qos, bool retain, const std::vector<std::uint32_t>& subscription_ids);
   // The message was sent with `packet_id` (a flow started) ...
-  void update_queued(std::string_view client_id, std::uint64_t seq, std::uint16_t packet_id,
+  void update_queued(const ClientKey& client_id, std::uint64_t seq, std::uint16_t packet_id,
                      mqtt::OutboundStage stage);
   // ... or its flow moved on (PUBREC received: awaiting PUBCOMP).
-  void update_stage(std::string_view client_id, std::uint16_t packet_id, mqtt::OutboundStage stage);
-  void erase_queued(std::string_view client_id, std::uint64_t seq, const MessagePtr& message);
+  void update_stage(const ClientKey& client_id, std::uint16_t packet_id, mqtt::OutboundStage stage);
+  void erase_queued(const ClientKey& client_id, std::uint64_t seq, const MessagePtr& message);
   // A message queued for a session that ended (erase_session removed its queue).
   void release(const MessagePtr& message);
-  void put_inbound(std::string_view client_id, std::uint16_t packet_id);
+  void put_inbound(const ClientKey& client_id, std::uint16_t packet_id);
   // The will a stored session holds (its delay counted from the loss of its connection).
-  void put_will(std::string_view client_id, const MessagePtr& will, std::uint32_t delay);
-  void erase_will(std::string_view client_id);
-  void erase_inbound(std::string_view client_id, std::uint16_t packet_id);
+  void put_will(const ClientKey& client_id, const MessagePtr& will, std::uint32_t delay);
+  void erase_will(const ClientKey& client_id);
+  void erase_inbound(const ClientKey& client_id, std::uint16_t packet_id);
 
   // ---- transactions (all on the router's thread) ----
   // Hands what was recorded to the writer: a new transaction, or the one that waits for the
@@ -97,6 +97,9 @@ class Persistence {
   // message sent before it was written is written as sent; consecutive removals from one queue
   // are one DELETE).
   std::uint64_t merged() const noexcept { return merged_; }
+  // Queued messages acknowledged before their row was handed to the writer: neither the row nor
+  // its removal was written.
+  std::uint64_t cancelled() const noexcept { return cancelled_; }
 
  private:
   struct Op;
@@ -106,7 +109,7 @@ class Persistence {
   void write(std::vector<Op>& ops);  // on the writer thread: one transaction
   void execute(const Op& op);        // on the writer thread: one change
   void hand_over();
-  void writer_done(std::uint64_t number);
+  void writer_done(std::uint64_t number, std::vector<Op> emptied);
   std::int64_t message_id(const MessagePtr& message);
 
   std::unique_ptr<sqlite::Database> db_;
@@ -117,6 +120,7 @@ class Persistence {
   std::uint64_t durable_ = 0;  // the last one it finished
   bool writer_busy_ = false;
   std::uint64_t merged_ = 0;
+  std::uint64_t cancelled_ = 0;
   std::function<void(std::function<void()>)> post_;
   std::function<void(std::uint64_t)> done_;
   std::int64_t next_message_id_ = 1;

@@ -36,7 +36,7 @@ void Broker::on_publish(Session& s, const mqtt::Publish& p, Actions& out) {
       // A refused QoS 2 message ends its flow here: no PUBREL follows (spec 4.3.3), so the
       // packet id is free for the client's next message.
       if (mqtt::is_failure(reason) && s.inbound.on_pubrel(p.packet_id) && s.stored)
-        out.store(store::EraseInbound{s.client_id, p.packet_id});
+        out.store(store::EraseInbound{s.store_key(), p.packet_id});
       out.acknowledge(*s.link, mqtt::PacketType::Pubrec, p.packet_id, reason);
     }
   };
@@ -49,7 +49,7 @@ void Broker::on_publish(Session& s, const mqtt::Publish& p, Actions& out) {
         return protocol_error(s, ReasonCode::ReceiveMaximumExceeded,
                               "more unacknowledged QoS 2 messages than Receive Maximum", out);
       case mqtt::InboundPublish::Deliver:
-        if (s.stored) out.store(store::PutInbound{s.client_id, p.packet_id});
+        if (s.stored) out.store(store::PutInbound{s.store_key(), p.packet_id});
         break;
     }
   }
@@ -165,7 +165,7 @@ bool Broker::deliver(Session& s, Delivery d, Waits* waits, Actions& out) {
     d.seq = s.next_seq++;
     if (s.stored)
       out.store(
-          store::PutQueued{s.client_id, d.seq, d.message, d.qos, d.retain, d.subscription_ids});
+          store::PutQueued{s.store_key(), d.seq, d.message, d.qos, d.retain, d.subscription_ids});
     (void)s.outbound.enqueue(d.qos, std::move(d));
     pump(s, out);
   }
@@ -186,7 +186,7 @@ void Broker::pump(Session& s, Actions& out) {
     }
     if (s.stored)
       out.store(
-          store::UpdateQueued{s.client_id, p->message.seq, p->packet_id, first_stage(p->qos)});
+          store::UpdateQueued{s.store_key(), p->message.seq, p->packet_id, first_stage(p->qos)});
     out.publish(*s.link, p->message, p->packet_id, false);
     ++stats_.messages_sent;
   }

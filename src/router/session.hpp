@@ -14,6 +14,7 @@
 #include "mqtt/session_state.hpp"
 #include "mqtt/subscription_trie.hpp"
 #include "router/message.hpp"
+#include "router/stored.hpp"
 
 namespace psos::router {
 
@@ -93,6 +94,15 @@ struct Session {
 
   std::uint64_t dropped = 0;  // messages this session lost to limits (also counted router-wide)
   bool connected() const noexcept { return link != nullptr; }
+
+  // The client id as this session's store changes carry it, made at the first one.
+  const ClientKey& store_key() {
+    if (key_.str().empty() && !client_id.empty()) key_ = ClientKey(client_id);
+    return key_;
+  }
+
+ private:
+  ClientKey key_;
 };
 
 }  // namespace psos::router

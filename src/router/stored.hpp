@@ -4,8 +4,10 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -16,6 +18,32 @@
 #include "router/message.hpp"
 
 namespace psos::router {
+
+// A session's client id as its store changes carry it: one shared copy per session
+// (Session::store_key), so that a change, recorded for every queued message and kept until its
+// transaction is written, costs no copy of it. Made from text where there is no session to
+// share one (tests, rare changes).
+class ClientKey {
+ public:
+  ClientKey() = default;
+  ClientKey(std::string_view id) : id_(std::make_shared<const std::string>(id)) {}
+  ClientKey(const std::string& id) : ClientKey(std::string_view(id)) {}
+  ClientKey(const char* id) : ClientKey(std::string_view(id)) {}
+
+  const std::string& str() const noexcept { return id_ ? *id_ : empty(); }
+  operator std::string_view() const noexcept { return str(); }
+  // The same copy, or two copies of the same text.
+  friend bool operator==(const ClientKey& a, const ClientKey& b) noexcept {
+    return a.id_ == b.id_ || a.str() == b.str();
+  }
+
+ private:
+  static const std::string& empty() noexcept {
+    static const std::string none;
+    return none;
+  }
+  std::shared_ptr<const std::string> id_;
+};
 
 namespace store {
 
@@ -48,7 +76,7 @@ struct EraseSubscription {
 // A message queued for a session (Persistence decides whether its row holds it or refers to a
 // copy that several rows share).
 struct PutQueued {
-  std::string client_id;
+  ClientKey client_id;
   std::uint64_t seq = 0;
   MessagePtr message;
   mqtt::QoS qos = mqtt::QoS::AtLeastOnce;
@@ -57,19 +85,19 @@ struct PutQueued {
 };
 // The queued message was sent with `packet_id`: its flow started.
 struct UpdateQueued {
-  std::string client_id;
+  ClientKey client_id;
   std::uint64_t seq = 0;
   std::uint16_t packet_id = 0;
   mqtt::OutboundStage stage = mqtt::OutboundStage::AwaitingPuback;
 };
 // The flow moved on (PUBREC received: awaiting PUBCOMP).
 struct UpdateStage {
-  std::string client_id;
+  ClientKey client_id;
   std::uint16_t packet_id = 0;
   mqtt::OutboundStage stage = mqtt::OutboundStage::AwaitingPubcomp;
 };
 struct EraseQueued {
-  std::string client_id;
+  ClientKey client_id;
   std::uint64_t seq = 0;
   MessagePtr message;
 };
@@ -78,11 +106,11 @@ struct Release {
   MessagePtr message;
 };
 struct PutInbound {
-  std::string client_id;
+  ClientKey client_id;
   std::uint16_t packet_id = 0;
 };
 struct EraseInbound {
-  std::string client_id;
+  ClientKey client_id;
   std::uint16_t packet_id = 0;
 };
 // The will a stored session holds (its delay counted from the loss of its connection).

@@ -314,6 +314,51 @@ TEST_F(PersistenceTest, ConsecutiveRemovalsFromOneQueueMerge) {
   EXPECT_EQ(left["c2"], (std::vector<std::uint64_t>{2, 6}));
 }
 
+// While the writer is busy, what is recorded waits on the router's thread for the next
+// transaction; a queued message acknowledged meanwhile is never written, nor its removal.
+TEST_F(PersistenceTest, AMessageAcknowledgedBeforeItsTransactionIsHandedOverIsNeverWritten) {
+  boost::asio::io_context io;
+  auto work = boost::asio::make_work_guard(io);
+  {
+    auto store = open();
+    (void)store->load();
+    store->on_durable([&](std::function<void()> f) { boost::asio::post(io, std::move(f)); },
+                      [](std::uint64_t) {});
+    // Enough for the writer thread (more than is written at once on this thread).
+    for (int i = 0; i < 100; ++i)
+      store->put_subscription("c1", "x/" + std::to_string(i), {});
+    store->put_session("c1", std::nullopt, mqtt::Version::v5, 60, 0);
+    const std::uint64_t first = store->commit();
+    ASSERT_EQ(first, 1u);
+    ASSERT_TRUE(store->busy());
+    // Until the writer's completion is seen here, changes wait for the next transaction ...
+    const MessagePtr acknowledged = message("t", "acknowledged"), kept = message("t", "kept");
+    store->put_queued("c1", 1, acknowledged, mqtt::QoS::AtLeastOnce, false, {});
+    store->update_queued("c1", 1, 1, mqtt::OutboundStage::AwaitingPuback);
+    store->put_queued("c1", 2, kept, mqtt::QoS::AtLeastOnce, false, {});
+    EXPECT_EQ(store->commit(), first + 1);
+    // ... so a removal finds its row still here: neither is written.
+    store->erase_queued("c1", 1, acknowledged);
+    EXPECT_EQ(store->cancelled(), 1u);
+    while (store->durable() < first + 1)
+      io.run_one();
+    // Once handed over, a row is written, and its removal too.
+    const MessagePtr late = message("t", "late");
+    store->put_queued("c1", 3, late, mqtt::QoS::AtLeastOnce, false, {});
+    (void)store->commit();  // small, the writer idle: written at once
+    store->erase_queued("c1", 3, late);
+    EXPECT_EQ(store->cancelled(), 1u);
+    store->sync();
+  }
+  auto store = open();
+  const StoredState contents = store->load();
+  ASSERT_EQ(contents.sessions.size(), 1u);
+  ASSERT_EQ(contents.sessions[0].queue.size(), 1u);
+  EXPECT_EQ(contents.sessions[0].queue[0].seq, 2u);
+  EXPECT_EQ(contents.sessions[0].queue[0].message->payload, "kept");
+  EXPECT_EQ(contents.sessions[0].subscriptions.size(), 100u);
+}
+
 TEST_F(PersistenceTest, AFanOutInOneTransactionSharesOneStoredCopy) {
   {
     auto store = open();
