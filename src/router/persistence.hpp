@@ -104,7 +104,9 @@ class Persistence {
  private:
   struct Op;
   struct Writer;
-  explicit Persistence(std::unique_ptr<sqlite::Database> db);
+  struct Checkpointer;
+  Persistence(std::unique_ptr<sqlite::Database> db, int lock_fd);
+  void wal_committed(int frames);  // on the thread that committed
   Op& record(int kind);
   void write(std::vector<Op>& ops);  // on the writer thread: one transaction
   void execute(const Op& op);        // on the writer thread: one change
@@ -112,8 +114,10 @@ class Persistence {
   void writer_done(std::uint64_t number, std::vector<Op> emptied);
   std::int64_t message_id(const MessagePtr& message);
 
+  int lock_fd_;  // holds the data directory's lock (psos.lock) until the store is closed
   std::unique_ptr<sqlite::Database> db_;
   std::unique_ptr<Writer> writer_;  // after db_: its statements are finalized first
+  std::unique_ptr<Checkpointer> checkpointer_;
   std::vector<Op> pending_;
   std::uint64_t batches_ = 1;  // how many times pending_ was emptied, plus one
   std::uint64_t handed_ = 0;   // the last transaction given to the writer

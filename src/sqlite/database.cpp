@@ -168,6 +168,26 @@ Statement Database::prepare(std::string_view sql) {
   return Statement(s, this);
 }
 
+void Database::on_wal_commit(std::function<void(int frames)> hook) {
+  wal_hook_ = std::move(hook);
+  sqlite3_wal_hook(
+      db_,
+      [](void* self, sqlite3*, const char*, int frames) {
+        static_cast<Database*>(self)->wal_hook_(frames);
+        return SQLITE_OK;
+      },
+      this);
+}
+
+std::pair<int, int> Database::checkpoint() {
+  int frames = 0, copied = 0;
+  const int rc =
+      sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_PASSIVE, &frames, &copied);
+  if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) return {-1, -1};
+  if (rc != SQLITE_OK) fail("cannot checkpoint");
+  return {frames, copied};
+}
+
 void Database::begin() {
   if (!begin_.statement_) begin_ = prepare("BEGIN");
   begin_.run();

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -108,6 +109,16 @@ class Database {
   // Throws Error (the statement's first words and SQLite's message).
   Statement prepare(std::string_view sql);
 
+  // In WAL mode: `hook(frames)` after each commit, with the number of frames the WAL now holds
+  // (sqlite3_wal_hook). It replaces SQLite's automatic checkpoints on this connection, which
+  // run inside the commit that passes 1000 frames (fsync included).
+  void on_wal_commit(std::function<void(int frames)> hook);
+  // A passive checkpoint: copies the WAL's committed frames into the database without waiting
+  // for writers on other connections or holding them up. Returns the frames in the WAL and how
+  // many of them are now in the database (all of them: the next write starts the WAL over).
+  // Throws Error; another checkpoint already running is not one (it returns {-1, -1}).
+  std::pair<int, int> checkpoint();
+
   // A transaction opened and closed by hand, so that it can span calls (group commit).
   void begin();
   void commit();
@@ -121,6 +132,7 @@ class Database {
   sqlite3* db_ = nullptr;
   std::string path_;
   Statement begin_, commit_;
+  std::function<void(int)> wal_hook_;
 };
 
 // BEGIN when made; ROLLBACK when destroyed before commit() (an exception went through).

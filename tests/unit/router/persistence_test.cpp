@@ -359,6 +359,33 @@ TEST_F(PersistenceTest, AMessageAcknowledgedBeforeItsTransactionIsHandedOverIsNe
   EXPECT_EQ(contents.sessions[0].subscriptions.size(), 100u);
 }
 
+// Checkpoints run on a connection of their own, beside the writer's transactions, and the WAL
+// still starts over: it stays near the checkpoint mark (1,000 frames) instead of holding every
+// frame written (SQLite starts it over only at a transaction that begins with nothing left to
+// copy, which the writer arranges once the checkpointer has caught up).
+TEST_F(PersistenceTest, TheWalStartsOverWhileCheckpointsRunBesideTheWriter) {
+  const fs::path wal = dir_ / "psos.db-wal";
+  std::uintmax_t largest = 0;
+  {
+    auto store = open();
+    (void)store->load();
+    const std::string payload(3000, 'x');
+    // About 8,000 frames in all: each transaction replaces a retained message of its own.
+    for (int i = 0; i < 4000; ++i) {
+      auto m = message("r/" + std::to_string(i % 50), payload);
+      store->put_retained(m);
+      store->sync();
+      if (fs::exists(wal)) largest = std::max(largest, fs::file_size(wal));
+    }
+  }
+  constexpr std::uintmax_t kFrame = 4096 + 24;
+  EXPECT_GT(largest, 900 * kFrame) << "the test wrote too little to need a checkpoint";
+  EXPECT_LT(largest, 4000 * kFrame) << "the WAL was not started over";
+  EXPECT_FALSE(fs::exists(wal)) << "the last connection to close removes it";
+  auto store = open();
+  EXPECT_EQ(store->load().retained.size(), 50u);
+}
+
 TEST_F(PersistenceTest, AFanOutInOneTransactionSharesOneStoredCopy) {
   {
     auto store = open();
