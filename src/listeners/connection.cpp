@@ -511,8 +511,9 @@ asio::awaitable<void> Connection::write_loop() {
       writer_running_ = false;
       co_return;
     }
-    // Nothing acknowledges or forwards what is not yet stored: the bytes taken now wait for the
-    // transaction holding every change made before them (what arrives meanwhile waits its turn).
+    // Nothing acknowledges what is not yet stored: the bytes taken now wait for the transaction
+    // holding every change made before them (what arrives meanwhile waits its turn), unless
+    // they are only PUBLISHes that need not wait (send_publish).
     const std::uint64_t transaction = out_waits_for_store_ ? router_.commit() : 0;
     out_waits_for_store_ = false;
     writing.swap(out_);

@@ -182,6 +182,18 @@ constexpr int kCheckpointFrames = 1000;
 // ... and made by the thread that committed, if the checkpointer has not kept up, at this many
 // (about 64 MiB of WAL).
 constexpr int kCheckpointFramesAtMost = 16 * kCheckpointFrames;
+
+// A passive checkpoint on `db`: whether it copied every frame the WAL held. A failure is logged,
+// not thrown: the WAL only grows until a later checkpoint succeeds.
+bool checkpoint(sqlite::Database& db) {
+  try {
+    const auto [frames, copied] = db.checkpoint();
+    return frames >= 0 && frames == copied;
+  } catch (const sqlite::Error& e) {
+    spdlog::warn("persistence: {} (the WAL grows until a later checkpoint succeeds)", e.what());
+    return false;
+  }
+}
 }  // namespace
 
 // Checkpoints on a thread and a connection of their own. A checkpoint copies the WAL's frames
@@ -221,12 +233,7 @@ struct Persistence::Checkpointer {
       cv.wait(lock, [&] { return due || stop; });
       if (stop) return;
       lock.unlock();
-      try {
-        const auto [frames, copied] = db.checkpoint();
-        if (frames >= 0 && frames == copied) caught_up = true;
-      } catch (const sqlite::Error& e) {
-        spdlog::warn("persistence: {} (the WAL grows until a later checkpoint succeeds)", e.what());
-      }
+      if (checkpoint(db)) caught_up = true;
       lock.lock();
       due = false;  // asked again by the next commit if the WAL is still long
     }
@@ -359,11 +366,7 @@ void Persistence::wal_committed(int frames) {
   if (frames >= kCheckpointFramesAtMost || !checkpointer_) {
     // The checkpointer has not kept up (or there is none): this commit checkpoints, as SQLite
     // would.
-    try {
-      (void)db_->checkpoint();
-    } catch (const sqlite::Error& e) {
-      spdlog::warn("persistence: {}", e.what());
-    }
+    (void)checkpoint(*db_);
     return;
   }
   checkpointer_->request();
@@ -451,11 +454,7 @@ void Persistence::hand_over() {
         if (checkpointer_ && checkpointer_->caught_up.exchange(false)) {
           // The checkpointer copied what the WAL held: copy what came since (a few frames), so
           // that the next transaction starts the WAL over (Checkpointer::caught_up).
-          try {
-            (void)db_->checkpoint();
-          } catch (const sqlite::Error& e) {
-            spdlog::warn("persistence: {}", e.what());
-          }
+          (void)checkpoint(*db_);
         }
         write(ops);
         if (post_) {
@@ -482,8 +481,9 @@ void Persistence::hand_over() {
     // Held only to swap vectors, never while SQL runs.
     std::lock_guard lock(w.mutex);
     if (w.batch_number > w.taken) {
-      // The writer is still busy with the transaction before: these changes join the one that
-      // waits for it (group commit), which it takes as soon as it is done.
+      // Only from sync() (commit() waits for the writer's completion instead): the writer is
+      // still busy with the transaction before, and these changes join the one that waits for
+      // it, which it takes as soon as it is done.
       w.batch.insert(w.batch.end(), std::make_move_iterator(pending_.begin()),
                      std::make_move_iterator(pending_.end()));
     } else {
@@ -792,23 +792,23 @@ void Persistence::update_stage(const ClientKey& client_id, std::uint16_t packet_
 
 void Persistence::erase_queued(const ClientKey& client_id, std::uint64_t seq,
                                const MessagePtr& message) {
-  // A receiver acknowledges in order, mostly: the removal of the row after the last one removed
-  // extends that removal (one DELETE of a run of rows, not one per row), unless a change in
-  // between queued the same row again.
   const auto s = static_cast<std::int64_t>(seq);
-  if (const auto it = messages_.find(message.get());
-      it != messages_.end() && it->second.id == 0 && it->second.batch == batches_) {
+  const auto stored = messages_.find(message.get());
+  if (stored != messages_.end() && stored->second.id == 0 && stored->second.batch == batches_) {
     // Its queue row has not been handed to the writer yet: neither it nor its removal needs
     // writing (a message forwarded and acknowledged while the writer was busy: docs/router.md).
-    Op& put = pending_[it->second.inline_row];
+    Op& put = pending_[stored->second.inline_row];
     if (put.kind == Op::PutQueued && put.a == s && put.key == client_id) {
       put.kind = Op::Cancelled;
       put.message.reset();
       ++cancelled_;
-      release(message);
+      release(stored);
       return;
     }
   }
+  // A receiver acknowledges in order, mostly: the removal of the row after the last one removed
+  // extends that removal (one DELETE of a run of rows, not one per row), unless a change in
+  // between queued the same row again.
   bool extended = false;
   for (std::size_t i = pending_.size(), n = 0; i > 0 && n < kMergeWindow; --i, ++n) {
     Op& earlier = pending_[i - 1];
@@ -826,15 +826,18 @@ void Persistence::erase_queued(const ClientKey& client_id, std::uint64_t seq,
     op.a = s;
     op.b = s;
   }
-  release(message);
+  release(stored);
 }
 
 void Persistence::release(const MessagePtr& message) {
-  const auto it = messages_.find(message.get());
-  if (it == messages_.end()) return;
-  if (--it->second.references == 0) {
-    if (it->second.id != 0) record(Op::EraseMessage).a = it->second.id;  // else in its rows
-    messages_.erase(it);
+  release(messages_.find(message.get()));
+}
+
+void Persistence::release(StoredMessages::iterator stored) {
+  if (stored == messages_.end()) return;
+  if (--stored->second.references == 0) {
+    if (stored->second.id != 0) record(Op::EraseMessage).a = stored->second.id;  // else in rows
+    messages_.erase(stored);
   }
 }
 

@@ -113,6 +113,18 @@ class Persistence {
   void hand_over();
   void writer_done(std::uint64_t number, std::vector<Op> emptied);
   std::int64_t message_id(const MessagePtr& message);
+  // A message held by queue rows: in a row of `messages` (id), or in the rows themselves (id 0).
+  struct StoredMessage {
+    std::int64_t id = 0;
+    std::size_t references = 0;  // queue rows holding it, either way
+    MessagePtr keep;  // so that no other message takes its address while it is a key here
+    // Its first row while that is still recorded, not handed over: pending_[inline_row] while
+    // batch == batches_.
+    std::size_t inline_row = 0;
+    std::uint64_t batch = 0;
+  };
+  using StoredMessages = std::unordered_map<const Message*, StoredMessage>;
+  void release(StoredMessages::iterator stored);  // messages_.end(): nothing to release
 
   int lock_fd_;  // holds the data directory's lock (psos.lock) until the store is closed
   std::unique_ptr<sqlite::Database> db_;
@@ -128,17 +140,7 @@ class Persistence {
   std::function<void(std::function<void()>)> post_;
   std::function<void(std::uint64_t)> done_;
   std::int64_t next_message_id_ = 1;
-  // A message held by queue rows: in a row of `messages` (id), or in the rows themselves (id 0).
-  struct StoredMessage {
-    std::int64_t id = 0;
-    std::size_t references = 0;  // queue rows holding it, either way
-    MessagePtr keep;  // so that no other message takes its address while it is a key here
-    // Its first row while that is still recorded, not handed over: pending_[inline_row] while
-    // batch == batches_.
-    std::size_t inline_row = 0;
-    std::uint64_t batch = 0;
-  };
-  std::unordered_map<const Message*, StoredMessage> messages_;
+  StoredMessages messages_;
 };
 
 }  // namespace psos::router

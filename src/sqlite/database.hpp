@@ -115,7 +115,8 @@ class Database {
   void on_wal_commit(std::function<void(int frames)> hook);
   // A passive checkpoint: copies the WAL's committed frames into the database without waiting
   // for writers on other connections or holding them up. Returns the frames in the WAL and how
-  // many of them are now in the database (all of them: the next write starts the WAL over).
+  // many of them are now in the database (when all of them, a transaction that begins after it
+  // starts the WAL over).
   // Throws Error; another checkpoint already running is not one (it returns {-1, -1}).
   std::pair<int, int> checkpoint();
 
